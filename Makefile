@@ -1,0 +1,44 @@
+# selfheal: `make run` shows the platform at work; `make test` runs the test suite.
+# PRESET=release|debug|asan selects the CMake preset (build/<preset>).
+PRESET ?= release
+BUILD := build/$(PRESET)
+SELFHEAL := $(BUILD)/bin/selfheal
+SPEED ?= 30
+
+.PHONY: all bootstrap configure build run test test-asan bench fmt lint fuzz clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+configure: bootstrap
+	@test -f $(BUILD)/build.ninja || cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build --preset $(PRESET)
+
+# The demo scenario in simulated time, SPEED simulated seconds per second, on the embedded defaults.
+run: build
+	@$(SELFHEAL) all --speed $(SPEED)
+
+test: build
+	@ctest --preset $(PRESET)
+
+test-asan:
+	@$(MAKE) --no-print-directory test PRESET=asan
+
+bench: build
+	@scripts/run-benchmarks.sh $(BUILD)
+
+fmt:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+lint: configure
+	@git ls-files 'src/*.cpp' | xargs clang-tidy -p $(BUILD) --quiet
+
+fuzz:
+	@scripts/fuzz.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,21 @@
+# selfheal_module(NAME SOURCES ... DEPS ...)
+# Declares the static library selfheal_NAME from the listed sources, with src/ on the include path
+# so that headers are included as "NAME/header.hpp".
+function(selfheal_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(selfheal_${name} STATIC ${M_SOURCES})
+  target_include_directories(selfheal_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(selfheal_${name} PUBLIC ${M_DEPS})
+endfunction()
+
+# selfheal_test(NAME SOURCES ... DEPS ...)
+# One GoogleTest executable; each TEST becomes a ctest case. Tests run from the repo root so that
+# ../shared/data and config/ resolve the same way everywhere.
+function(selfheal_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+    PROPERTIES LABELS "${T_LABELS}" ENVIRONMENT "SELFHEAL_BINARY=$<TARGET_FILE:selfheal>"
+    DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,9 @@
+#pragma once
+
+#include "runtime/service_registry.hpp"
+
+namespace selfheal {
+
+void register_api_services(ServiceRegistry& r);
+
+}  // namespace selfheal

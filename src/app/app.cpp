@@ -1,0 +1,188 @@
+#include "app/app.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "bus/in_process_bus.hpp"
+#include "core/clock.hpp"
+#include "core/http_server.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "runtime/executor.hpp"
+#include "store/store.hpp"
+#include "store/store_factory.hpp"
+
+namespace selfheal {
+namespace {
+
+void declare_core_config(ConfigSchema& s) {
+  s.add("log.level", ConfigType::String, "info", "selfheal's own log level: debug, info, warn, error, off");
+  s.add("clock.mode", ConfigType::String, "sim",
+        "sim: simulated time from clock.start (the scenario's clock); system: the machine's clock");
+  s.add("clock.start", ConfigType::String, "2026-01-05T00:00:00Z", "Simulated start time (ISO 8601, UTC)");
+  s.add("clock.speed", ConfigType::Double, "0",
+        "Simulated seconds per wall second in sim mode; 0 runs as fast as the CPU allows");
+  s.add("clock.tick", ConfigType::Duration, "1s", "Executor tick: how often services' timers run");
+  s.add("run.id", ConfigType::String, "",
+        "Tag in every event id of this run; empty: derived from the seed (sim) or the start time (system)");
+  s.add("bus.kind", ConfigType::String, "inprocess", "inprocess (one process) or kafka (microservices)");
+  s.add("bus.partitions", ConfigType::Int, "4", "Partitions per topic");
+  s.add("bus.queue_capacity", ConfigType::Int, "65536",
+        "In-process bus: events buffered per topic, consumer group and partition before producers wait");
+  s.add("admin.listen", ConfigType::String, "127.0.0.1:9464",
+        "Admin HTTP endpoint of this process: /healthz, /readyz, /metrics (port 0 picks a free port)");
+}
+
+}  // namespace
+
+const ConfigSchema& config_schema() {
+  static const ConfigSchema schema = [] {
+    ConfigSchema s;
+    declare_core_config(s);
+    declare_store_config(s);
+    service_registry().declare_config(s);
+    return s;
+  }();
+  return schema;
+}
+
+App::App(Config config, std::vector<std::string> services)
+    : config_(std::move(config)), names_(std::move(services)) {
+  if (names_.empty()) names_ = service_registry().names(/*include_hidden=*/true);
+}
+
+App::~App() { stop(); }
+
+void App::start() {
+  log::Level level;
+  if (!log::parse_level(config_.str("log.level"), level))
+    throw ConfigError("config: key 'log.level': expected debug, info, warn, error or off");
+  log::set_level(level);
+
+  metrics_ = std::make_unique<MetricsRegistry>();
+  const bool all_in_one = names_.size() > 1;
+  const std::string clock_mode = config_.str("clock.mode");
+  if (clock_mode != "sim" && clock_mode != "system")
+    throw ConfigError("config: key 'clock.mode': expected sim or system, got \"" + clock_mode + "\"");
+  TimeMs start_ms = 0;
+  if (!parse_iso8601(config_.str("clock.start"), start_ms))
+    throw ConfigError("config: key 'clock.start': expected an ISO 8601 time such as 2026-01-05T00:00:00Z");
+
+  const std::string bus_kind = config_.str("bus.kind");
+  if (bus_kind == "inprocess") {
+    InProcessBus::Options o;
+    o.partitions = static_cast<int>(config_.integer("bus.partitions"));
+    o.queue_capacity = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.integer("bus.queue_capacity")));
+    auto b = std::make_unique<InProcessBus>(o, metrics_.get());
+    in_process_bus_ = b.get();
+    bus_ = std::move(b);
+  } else {
+    throw ConfigError("config: key 'bus.kind': \"" + bus_kind +
+                      "\" is not available in this build; use inprocess");
+  }
+
+  const bool deterministic = clock_mode == "sim" && in_process_bus_ && all_in_one;
+  if (deterministic) {
+    auto c = std::make_unique<SimClock>(start_ms);
+    sim_clock_ = c.get();
+    clock_ = std::move(c);
+  } else if (clock_mode == "sim") {
+    double speed = config_.number("clock.speed");
+    clock_ = std::make_unique<ScaledClock>(start_ms, speed > 0 ? speed : 1.0);
+  } else {
+    clock_ = std::make_unique<SystemClock>();
+  }
+  run_id_ = config_.str("run.id");
+  if (run_id_.empty()) run_id_ = clock_mode == "sim" ? "sim" : std::to_string(SystemClock().now());
+
+  store_ = open_store(config_);  // may be null when store.backend = none
+
+  admin_ = std::make_unique<AdminServer>(config_.str("admin.listen"), *metrics_);
+  ctx_ = std::make_unique<ServiceContext>(
+      ServiceContext{*bus_, *clock_, config_, *metrics_, store_.get(), admin_.get(), run_id_});
+
+  for (const ServiceInfo* info : service_registry().ordered(names_)) {
+    services_.push_back(info->create(config_));
+    Service* s = services_.back().get();
+    admin_->add_readiness_probe(std::string(s->name()), [s] { return s->ready(); });
+  }
+  for (auto& s : services_) {
+    try {
+      s->start(*ctx_);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(s->name()) + " failed to start: " + e.what());
+    }
+  }
+  admin_->start();
+  metrics_->gauge("selfheal_build_info", "Build information; the value is always 1",
+                  {{"version", "0.1.0"}}).set(1);
+
+  if (deterministic) {
+    std::vector<Service*> ptrs;
+    for (auto& s : services_) ptrs.push_back(s.get());
+    DeterministicExecutor::Options o;
+    o.tick_ms = config_.duration_ms("clock.tick");
+    o.speed = config_.number("clock.speed");
+    executor_ = std::make_unique<DeterministicExecutor>(std::move(ptrs), *sim_clock_, *in_process_bus_, o);
+  }
+  started_ = true;
+}
+
+TimeMs App::end_of_run() const {
+  TimeMs end = Service::kNoEnd;
+  for (const auto& s : services_) end = std::min(end, s->end_of_run());
+  return end;
+}
+
+int App::run(const std::atomic<bool>& stop, bool once) {
+  if (!started_) start();
+  if (executor_) {
+    TimeMs until = once ? end_of_run() : Service::kNoEnd;
+    if (once && until == Service::kNoEnd)
+      throw std::runtime_error("--once needs a service that ends (cluster-sim with a scenario)");
+    executor_->run_until(until, &stop);
+    executor_->drain();
+    return 0;
+  }
+  std::vector<Service*> ptrs;
+  for (auto& s : services_) ptrs.push_back(s.get());
+  ThreadedExecutor(std::move(ptrs), *clock_, config_.duration_ms("clock.tick")).run(stop);
+  return 0;
+}
+
+void App::stop() {
+  if (!started_) return;
+  started_ = false;
+  executor_.reset();
+  for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
+    try {
+      (*it)->stop();
+    } catch (const std::exception& e) {
+      log::warn((*it)->name(), "error while stopping: {}", e.what());
+    }
+  }
+  if (admin_) admin_->stop();
+  if (bus_) bus_->close();
+  services_.clear();
+}
+
+DeterministicExecutor& App::executor() {
+  if (!executor_) throw std::logic_error("App::executor(): not in deterministic mode");
+  return *executor_;
+}
+SimClock& App::sim_clock() {
+  if (!sim_clock_) throw std::logic_error("App::sim_clock(): not in deterministic mode");
+  return *sim_clock_;
+}
+Bus& App::bus() { return *bus_; }
+Clock& App::clock() { return *clock_; }
+MetricsRegistry& App::metrics() { return *metrics_; }
+Store* App::store() { return store_.get(); }
+AdminServer* App::admin() { return admin_.get(); }
+Service* App::service(std::string_view name) {
+  for (auto& s : services_)
+    if (s->name() == name) return s.get();
+  return nullptr;
+}
+
+}  // namespace selfheal

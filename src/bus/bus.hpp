@@ -1,0 +1,60 @@
+// The event bus between services. Two implementations: InProcessBus (one process, `selfheal all`)
+// and KafkaBus (microservices). Semantics both keep:
+//  * a topic has partitions; an event goes to partition hash(key) % partitions, key = its service,
+//    so one service's events keep their order;
+//  * every consumer group sees every event published after it subscribed; within a group each
+//    partition is read by one member at a time;
+//  * publish blocks while the partition is full (backpressure): nothing is dropped silently, and
+//    each time a producer has to wait is counted;
+//  * consumers commit after processing an event and publishing its outputs (at-least-once).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "contracts/events.hpp"
+
+namespace selfheal {
+
+struct Delivery {
+  std::string topic;
+  int partition = 0;
+  std::int64_t offset = 0;
+  Event event;
+};
+
+enum class PublishStatus { Ok, Closed, Failed };
+
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  // Appends up to `max` ready events to `out` without blocking; returns how many.
+  virtual std::size_t poll(std::vector<Delivery>& out, std::size_t max) = 0;
+  // Blocks until an event may be ready, the bus closes, or `timeout` passes.
+  virtual void wait(std::chrono::milliseconds timeout) = 0;
+  // Everything polled so far has been processed and its outputs published.
+  virtual void commit() = 0;
+  virtual const std::string& topic() const = 0;
+  virtual const std::string& group() const = 0;
+};
+
+class Bus {
+ public:
+  virtual ~Bus() = default;
+  // Publishes keyed by event_key(event); blocks while the target partition is full.
+  virtual PublishStatus publish(std::string_view topic, Event event) = 0;
+  virtual std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group) = 0;
+  // Waits until everything published has been handed to the transport (Kafka: acknowledged).
+  virtual void flush(std::chrono::milliseconds timeout) = 0;
+  // Wakes every blocked producer and consumer; later publishes return Closed.
+  virtual void close() = 0;
+};
+
+// Stable partition of a key (FNV-1a), the same in every process.
+int partition_for_key(std::string_view key, int partitions);
+
+}  // namespace selfheal

@@ -1,0 +1,50 @@
+#include "cli/commands.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#include "app/app.hpp"
+#include "cli/args.hpp"
+#include "core/config.hpp"
+
+namespace selfheal::cli {
+namespace {
+
+int config_main(int argc, char** argv) {
+  Args args("config", "selfheal config defaults | check [--config FILE] [--set path=value ...]");
+  args.positional("action", "defaults: print every key with its default and description; "
+                            "check: load and validate a configuration");
+  args.option("config", "FILE", "YAML file to check");
+  args.repeated("set", "PATH=VALUE", "override one key");
+  if (!args.parse(argc, argv)) return 0;
+  const std::string action = args.get("action");
+  if (action == "defaults") {
+    std::cout << config_schema().render_defaults_yaml();
+    return 0;
+  }
+  if (action == "check") {
+    Config c = Config::load(config_schema(), args.get("config"), args.all("set"));
+    std::cout << "configuration is valid (" << config_schema().keys().size() << " keys)\n";
+    for (const auto& k : config_schema().keys())
+      if (c.source_of(k.path) != "default") std::cout << "  " << k.path << " from " << c.source_of(k.path) << "\n";
+    return 0;
+  }
+  throw ArgError("config: unknown action '" + action + "'; use defaults or check");
+}
+
+int version_main(int, char**) {
+  std::puts("selfheal 0.1.0");
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<Command>& tool_commands() {
+  static const std::vector<Command> kCommands = {
+      {"config", "Print the documented defaults, or validate a configuration", config_main},
+      {"version", "Print the version", version_main},
+  };
+  return kCommands;
+}
+
+}  // namespace selfheal::cli

@@ -1,0 +1,110 @@
+#include "runtime/executor.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "bus/in_process_bus.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+
+namespace selfheal {
+
+DeterministicExecutor::DeterministicExecutor(std::vector<Service*> services, SimClock& clock,
+                                             InProcessBus& bus, Options options)
+    : services_(std::move(services)), running_(services_.size(), false), clock_(clock), bus_(bus),
+      options_(options) {
+  // A producer that fills a queue lets the other services drain it: on one thread, waiting would
+  // never end.
+  bus_.set_backpressure_handler([this] { return poll_round(/*skip_running=*/true) > 0; });
+}
+
+DeterministicExecutor::~DeterministicExecutor() { bus_.set_backpressure_handler({}); }
+
+std::size_t DeterministicExecutor::poll_round(bool skip_running) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < services_.size(); ++i) {
+    if (skip_running && running_[i]) continue;
+    if (running_[i]) continue;
+    running_[i] = true;
+    try {
+      n += services_[i]->poll();
+    } catch (...) {
+      running_[i] = false;
+      throw;
+    }
+    running_[i] = false;
+  }
+  return n;
+}
+
+std::size_t DeterministicExecutor::drain() {
+  std::size_t total = 0;
+  for (;;) {
+    std::size_t n = poll_round(false);
+    if (n == 0) return total;
+    total += n;
+  }
+}
+
+TimeMs DeterministicExecutor::step() {
+  clock_.advance(options_.tick_ms);
+  const TimeMs now = clock_.now();
+  for (std::size_t i = 0; i < services_.size(); ++i) {
+    running_[i] = true;
+    services_[i]->on_tick(now);
+    running_[i] = false;
+    drain();  // let each service's tick output flow before the next service's tick
+  }
+  drain();
+  if (options_.speed > 0) {
+    if (pace_origin_wall_ms_ < 0) {
+      pace_origin_wall_ms_ = monotonic_ms();
+      pace_origin_sim_ms_ = now;
+    }
+    const double due_wall = static_cast<double>(pace_origin_wall_ms_) +
+                            static_cast<double>(now - pace_origin_sim_ms_) / options_.speed;
+    const auto wait = static_cast<std::int64_t>(due_wall) - monotonic_ms();
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+  }
+  return now;
+}
+
+bool DeterministicExecutor::run_until(TimeMs until, const std::atomic<bool>* stop,
+                                      const std::function<void(TimeMs)>& after_tick) {
+  while (clock_.now() < until) {
+    if (stop && stop->load()) return false;
+    TimeMs now = step();
+    if (after_tick) after_tick(now);
+  }
+  return true;
+}
+
+ThreadedExecutor::ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms)
+    : services_(std::move(services)), clock_(clock), tick_ms_(std::max<std::int64_t>(tick_ms, 1)) {}
+
+void ThreadedExecutor::run(const std::atomic<bool>& stop) {
+  std::vector<std::thread> threads;
+  for (Service* s : services_) {
+    threads.emplace_back([this, s, &stop] {
+      TimeMs next_tick = clock_.now();
+      while (!stop.load()) {
+        try {
+          TimeMs now = clock_.now();
+          if (now >= next_tick) {
+            s->on_tick(now);
+            next_tick = now + tick_ms_;
+          }
+          if (s->poll() == 0) {
+            auto until_tick = std::max<std::int64_t>(1, std::min<std::int64_t>(next_tick - clock_.now(), 100));
+            s->wait_for_work(std::chrono::milliseconds(until_tick));
+          }
+        } catch (const std::exception& e) {
+          log::error(s->name(), "error in service loop (continuing): {}", e.what());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace selfheal
