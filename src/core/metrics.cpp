@@ -1,6 +1,7 @@
 #include "core/metrics.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -42,10 +43,9 @@ std::string render_labels(const Labels& labels, const std::string& extra_key = {
 std::string fmt_value(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  std::ostringstream ss;
-  ss.precision(17);
-  ss << v;
-  return ss.str();
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
+  return std::string(buf, r.ptr);
 }
 
 Labels sorted(Labels l) {
