@@ -6,6 +6,7 @@
 #include "app/app.hpp"
 #include "cli/args.hpp"
 #include "core/config.hpp"
+#include "eval/eval_cli.hpp"
 
 namespace selfheal::cli {
 namespace {
@@ -42,6 +43,8 @@ int version_main(int, char**) {
 const std::vector<Command>& tool_commands() {
   static const std::vector<Command> kCommands = {
       {"config", "Print the documented defaults, or validate a configuration", config_main},
+      {"eval", "Run a suite of scenarios and score detection, diagnosis and repair against ground truth",
+       eval::eval_main},
       {"version", "Print the version", version_main},
   };
   return kCommands;
