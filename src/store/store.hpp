@@ -40,6 +40,15 @@ struct AnomalyQuery {
   std::size_t offset = 0;
 };
 
+// An operator saw an incident and took it on (POST /incidents/{id}/acknowledge). Kept apart from
+// the classifier's snapshots so that neither overwrites the other.
+struct Acknowledgement {
+  std::string incident_id;
+  TimeMs ts = 0;
+  std::string by;    // who (the API records "api" unless the request names someone)
+  std::string note;
+};
+
 struct ActionQuery {
   std::string incident_id;
   std::string service;
@@ -70,6 +79,27 @@ class Store {
 
   // The schema version after migrations.
   virtual int schema_version() = 0;
+
+  // Additive extensions (with defaults so that other implementations keep compiling).
+  virtual std::size_t count_anomalies(const AnomalyQuery& q) {
+    AnomalyQuery all = q;
+    all.limit = std::numeric_limits<std::size_t>::max();
+    all.offset = 0;
+    return list_anomalies(all).size();
+  }
+  virtual std::size_t count_actions(const ActionQuery& q) {
+    ActionQuery all = q;
+    all.limit = std::numeric_limits<std::size_t>::max();
+    all.offset = 0;
+    return list_actions(all).size();
+  }
+  // Upsert by incident id (the latest acknowledgement wins).
+  virtual void put_acknowledgement(const Acknowledgement& a) {}
+  virtual std::optional<Acknowledgement> get_acknowledgement(const std::string& incident_id) {
+    return std::nullopt;
+  }
+  // Every service named by a stored incident, action or anomaly, sorted.
+  virtual std::vector<std::string> list_services() { return {}; }
 };
 
 }  // namespace selfheal
