@@ -9,6 +9,7 @@
 #include "app/app.hpp"
 #include "bus/bus.hpp"
 #include "contracts/topics.hpp"
+#include "core/clock.hpp"
 #include "runtime/executor.hpp"
 
 namespace selfheal::eval {
