@@ -1,0 +1,91 @@
+// The anomaly-detector service: scores every FeatureWindow on `features` with the robust-baseline
+// model (one learned state per "service[/pod]:feature") and emits an Anomaly on `anomalies` for each
+// feature whose score reaches anomaly_detector.alert_threshold, for as long as it stays there.
+//
+// Lifecycle: start() loads the model directory (and the state checkpoint, if configured), mounts
+// GET /models and POST /models/reload on the admin server; on_tick() re-checks the model files and
+// writes checkpoints; stop() writes a final checkpoint.
+// Threading: the executor thread runs everything except the two HTTP handlers, which run on the
+// admin server's thread; `mu_` guards the model parameters they swap.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "detector/feature_model.hpp"
+#include "detector/model_catalog.hpp"
+#include "runtime/event_service.hpp"
+
+namespace selfheal {
+
+class Config;
+class ConfigSchema;
+class Counter;
+class Gauge;
+
+namespace detector {
+
+struct DetectorSettings {
+  double alert_threshold = 0.9;
+  std::string model_dir = "models";
+  std::string model_name = "robust-baseline";
+  std::int64_t watch_interval_ms = 10'000;
+  std::string state_file;  // empty: no checkpoint
+  std::int64_t checkpoint_interval_ms = 300'000;
+  std::int64_t series_ttl_ms = 3'600'000;
+  std::size_t max_series = 50'000;
+  std::size_t max_contributions = 5;
+
+  static void declare(ConfigSchema& s);
+  static DetectorSettings from_config(const Config& c);
+};
+
+class AnomalyDetectorService final : public EventService {
+ public:
+  explicit AnomalyDetectorService(DetectorSettings settings);
+  std::string_view name() const override { return "anomaly-detector"; }
+  void start(ServiceContext& ctx) override;
+  void on_tick(TimeMs now) override;
+  void stop() override;
+
+  // Loads changed model files now; what the HTTP route and the file watch call.
+  ReloadReport reload_models();
+  nlohmann::json describe_models() const;
+  // Writes / reads the learned state; false with `error` set on failure (never throws).
+  bool save_checkpoint(const std::string& path, std::string& error) const;
+  bool load_checkpoint(const std::string& path, std::string& error);
+  std::size_t series_count() const { return series_.size(); }
+  std::string model_version() const;
+
+ protected:
+  void handle(const Delivery& d) override;
+
+ private:
+  struct SeriesState {
+    BaselineState baseline;
+    TimeMs last_seen = 0;
+  };
+  void score_window(const FeatureWindow& w);
+  void evict_idle(TimeMs now);
+  std::string apply_catalog_locked();  // error text, empty when the active model is fine
+
+  DetectorSettings settings_;
+  mutable std::mutex mu_;  // guards catalog_ and params_
+  ModelCatalog catalog_;
+  BaselineParams params_ = BaselineParams::builtin();
+  std::map<std::string, SeriesState> series_;  // ordered: checkpoints and eviction are deterministic
+  TimeMs last_watch_ = 0;
+  TimeMs last_checkpoint_ = 0;
+  TimeMs last_eviction_ = 0;
+  Counter* windows_scored_ = nullptr;
+  Counter* windows_alerting_ = nullptr;
+  Counter* anomalies_out_ = nullptr;
+  Counter* reload_ok_ = nullptr;
+  Counter* reload_failed_ = nullptr;
+  Counter* windows_rejected_ = nullptr;
+};
+
+}  // namespace detector
+}  // namespace selfheal
