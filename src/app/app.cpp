@@ -4,6 +4,8 @@
 #include <stdexcept>
 
 #include "bus/in_process_bus.hpp"
+#include "bus/kafka_bus.hpp"
+#include "contracts/topics.hpp"
 #include "core/clock.hpp"
 #include "core/http_server.hpp"
 #include "core/log.hpp"
@@ -39,6 +41,7 @@ const ConfigSchema& config_schema() {
   static const ConfigSchema schema = [] {
     ConfigSchema s;
     declare_core_config(s);
+    declare_kafka_config(s);
     declare_store_config(s);
     service_registry().declare_config(s);
     return s;
@@ -76,9 +79,19 @@ void App::start() {
     auto b = std::make_unique<InProcessBus>(o, metrics_.get());
     in_process_bus_ = b.get();
     bus_ = std::move(b);
+  } else if (bus_kind == "kafka") {
+    KafkaOptions ko = kafka_options_from_config(config_);
+    auto k = std::make_unique<KafkaBus>(ko, metrics_.get());
+    if (ko.create_topics) {
+      std::vector<std::string> names(topics::kAll.begin(), topics::kAll.end());
+      names.push_back(ko.dead_letter_topic);
+      std::string failure = k->ensure_topics(names, std::chrono::seconds(10));
+      if (!failure.empty())
+        log::warn("kafka", "could not create topics ({}); continuing with the existing ones", failure);
+    }
+    bus_ = std::move(k);
   } else {
-    throw ConfigError("config: key 'bus.kind': \"" + bus_kind +
-                      "\" is not available in this build; use inprocess");
+    throw ConfigError("config: key 'bus.kind': expected inprocess or kafka, got \"" + bus_kind + "\"");
   }
 
   const bool deterministic = clock_mode == "sim" && in_process_bus_ && all_in_one;

@@ -7,6 +7,7 @@
 #include "cli/args.hpp"
 #include "core/config.hpp"
 #include "eval/eval_cli.hpp"
+#include "bus/kafka_bus.hpp"
 
 namespace selfheal::cli {
 namespace {
@@ -45,6 +46,8 @@ const std::vector<Command>& tool_commands() {
       {"config", "Print the documented defaults, or validate a configuration", config_main},
       {"eval", "Run a suite of scenarios and score detection, diagnosis and repair against ground truth",
        eval::eval_main},
+      {"dev-broker", "A Kafka mock cluster for development and tests (in memory, never for production)",
+       dev_broker_main},
       {"version", "Print the version", version_main},
   };
   return kCommands;

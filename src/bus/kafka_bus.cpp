@@ -1,0 +1,379 @@
+#include "bus/kafka_bus.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <deque>
+#include <map>
+#include <stdexcept>
+
+#include "contracts/events_json.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace selfheal {
+namespace {
+
+void set_or_throw(RdKafka::Conf& conf, const std::string& name, const std::string& value) {
+  std::string err;
+  if (conf.set(name, value, err) != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka setting " + name + "=" + value + ": " + err);
+}
+
+void apply_properties(RdKafka::Conf& conf, const std::vector<std::string>& properties) {
+  for (const auto& p : properties) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos)
+      throw std::runtime_error("kafka.properties entry \"" + p + "\": expected name=value");
+    set_or_throw(conf, p.substr(0, eq), p.substr(eq + 1));
+  }
+}
+
+class DeliveryReports final : public RdKafka::DeliveryReportCb {
+ public:
+  explicit DeliveryReports(MetricsRegistry* m) : metrics_(m) {}
+  void dr_cb(RdKafka::Message& msg) override {
+    if (msg.err() == RdKafka::ERR_NO_ERROR) return;
+    log::error("kafka", "delivery to {} failed: {}", msg.topic_name(), msg.errstr());
+    if (metrics_)
+      metrics_->counter("selfheal_kafka_produce_errors_total", "Messages Kafka did not acknowledge",
+                        {{"topic", msg.topic_name()}}).inc();
+  }
+
+ private:
+  MetricsRegistry* metrics_;
+};
+
+DeliveryReports* delivery_reports(MetricsRegistry* m) {
+  // One per process is enough; librdkafka keeps a pointer for the producer's lifetime.
+  static DeliveryReports reports(m);
+  return &reports;
+}
+
+class KafkaSubscription;
+
+// Commits what was processed before partitions move to another member, so the new owner starts
+// after them (and re-reads only what was not committed: at-least-once).
+class Rebalance final : public RdKafka::RebalanceCb {
+ public:
+  explicit Rebalance(KafkaSubscription* s) : sub_(s) {}
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override;
+
+ private:
+  KafkaSubscription* sub_;
+};
+
+class KafkaSubscription final : public Subscription {
+ public:
+  KafkaSubscription(KafkaBus& bus, std::string topic, std::string group)
+      : bus_(bus), topic_(std::move(topic)), group_(std::move(group)), rebalance_(this) {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    const auto& o = bus.options();
+    set_or_throw(*conf, "bootstrap.servers", o.bootstrap_servers);
+    set_or_throw(*conf, "client.id", o.client_id + "-" + group_);
+    set_or_throw(*conf, "group.id", group_);
+    set_or_throw(*conf, "enable.auto.commit", "false");
+    set_or_throw(*conf, "auto.offset.reset", "earliest");
+    // Short group timeouts: a killed member's partitions move within seconds.
+    set_or_throw(*conf, "session.timeout.ms", "6000");
+    set_or_throw(*conf, "heartbeat.interval.ms", "500");
+    apply_properties(*conf, o.properties);
+    std::string err;
+    if (conf->set("rebalance_cb", &rebalance_, err) != RdKafka::Conf::CONF_OK)
+      throw std::runtime_error("kafka rebalance callback: " + err);
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+    if (!consumer_) throw std::runtime_error("kafka consumer for " + topic_ + ": " + err);
+    RdKafka::ErrorCode e = consumer_->subscribe({bus.full_topic(topic_)});
+    if (e != RdKafka::ERR_NO_ERROR)
+      throw std::runtime_error("kafka subscribe to " + topic_ + ": " + RdKafka::err2str(e));
+    if (auto* m = bus.metrics()) {
+      lag_ = &m->gauge("selfheal_kafka_consumer_lag_events", "Events not yet consumed, by topic and group",
+                       {{"topic", topic_}, {"group", group_}});
+      dead_ = &m->counter("selfheal_kafka_consume_errors_total", "Errors reported while consuming",
+                          {{"topic", topic_}, {"group", group_}});
+    }
+  }
+
+  // No commit here: only the service knows what it finished processing (it calls commit()).
+  ~KafkaSubscription() override { consumer_->close(); }  // leaves the group so partitions move at once
+
+  std::size_t poll(std::vector<Delivery>& out, std::size_t max) override {
+    std::size_t n = 0;
+    while (n < max) {
+      std::unique_ptr<RdKafka::Message> msg;
+      if (!stash_.empty()) {
+        msg = std::move(stash_.front());
+        stash_.pop_front();
+      } else {
+        msg.reset(consumer_->consume(0));
+      }
+      if (!msg) break;
+      if (msg->err() == RdKafka::ERR__TIMED_OUT) break;
+      if (take(*msg, out)) ++n;
+    }
+    update_lag();
+    return n;
+  }
+
+  void wait(std::chrono::milliseconds timeout) override {
+    if (!stash_.empty()) return;
+    std::unique_ptr<RdKafka::Message> msg(consumer_->consume(static_cast<int>(timeout.count())));
+    if (msg && msg->err() != RdKafka::ERR__TIMED_OUT) stash_.push_back(std::move(msg));
+  }
+
+  void commit() override {
+    if (pending_.empty()) return;
+    std::vector<RdKafka::TopicPartition*> tps;
+    for (const auto& [tp, next] : pending_) {
+      auto* p = RdKafka::TopicPartition::create(tp.first, tp.second);
+      p->set_offset(next);
+      tps.push_back(p);
+    }
+    RdKafka::ErrorCode e = consumer_->commitSync(tps);
+    if (e != RdKafka::ERR_NO_ERROR)
+      log::warn("kafka", "commit for group {} on {} failed: {} (events will be re-read)", group_, topic_,
+                RdKafka::err2str(e));
+    else
+      pending_.clear();
+    RdKafka::TopicPartition::destroy(tps);
+  }
+
+  const std::string& topic() const override { return topic_; }
+  const std::string& group() const override { return group_; }
+
+  // Offsets of processed events were committed by the service already; events handed out but not yet
+  // committed will be read again by the partition's next owner (at-least-once; consumers that must
+  // not act twice de-duplicate by event id).
+  void on_revoke(const std::vector<RdKafka::TopicPartition*>& partitions) {
+    for (auto* p : partitions) pending_.erase({p->topic(), p->partition()});
+    // Messages fetched but not handed out belong to the next owner now.
+    std::deque<std::unique_ptr<RdKafka::Message>> keep;
+    for (auto& m : stash_) {
+      bool revoked = false;
+      for (auto* p : partitions) revoked = revoked || (p->topic() == m->topic_name() && p->partition() == m->partition());
+      if (!revoked) keep.push_back(std::move(m));
+    }
+    stash_.swap(keep);
+  }
+
+ private:
+  // Returns true when the message became a Delivery; false for errors, EOF and dead letters.
+  bool take(RdKafka::Message& msg, std::vector<Delivery>& out) {
+    if (msg.err() == RdKafka::ERR__PARTITION_EOF) return false;
+    if (msg.err() != RdKafka::ERR_NO_ERROR) {
+      if (dead_) dead_->inc();
+      log::warn("kafka", "consuming {} for group {}: {}", topic_, group_, msg.errstr());
+      return false;
+    }
+    pending_[{msg.topic_name(), msg.partition()}] = msg.offset() + 1;
+    std::string_view payload(static_cast<const char*>(msg.payload()), msg.len());
+    DecodeResult r = decode_event(payload);
+    if (!r.ok) {
+      std::string key = msg.key() ? *msg.key() : std::string();
+      bus_.dead_letter(msg.topic_name(), msg.partition(), msg.offset(), key, std::string(payload), r.error);
+      return false;
+    }
+    Delivery d;
+    d.topic = topic_;
+    d.partition = msg.partition();
+    d.offset = msg.offset();
+    d.event = std::move(r.event);
+    out.push_back(std::move(d));
+    return true;
+  }
+
+  void update_lag() {
+    if (!lag_) return;
+    const std::int64_t now = monotonic_ms();
+    if (now - last_lag_ms_ < 1000) return;
+    last_lag_ms_ = now;
+    std::vector<RdKafka::TopicPartition*> assigned;
+    if (consumer_->assignment(assigned) != RdKafka::ERR_NO_ERROR) return;
+    consumer_->position(assigned);
+    double lag = 0;
+    for (auto* p : assigned) {
+      std::int64_t low = 0, high = 0;
+      if (consumer_->get_watermark_offsets(p->topic(), p->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+          p->offset() >= 0)
+        lag += static_cast<double>(std::max<std::int64_t>(0, high - p->offset()));
+    }
+    RdKafka::TopicPartition::destroy(assigned);
+    lag_->set(lag);
+  }
+
+  KafkaBus& bus_;
+  std::string topic_, group_;
+  Rebalance rebalance_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::deque<std::unique_ptr<RdKafka::Message>> stash_;
+  std::map<std::pair<std::string, int>, std::int64_t> pending_;  // next offset to commit
+  Gauge* lag_ = nullptr;
+  Counter* dead_ = nullptr;
+  std::int64_t last_lag_ms_ = 0;
+};
+
+void Rebalance::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                             std::vector<RdKafka::TopicPartition*>& partitions) {
+  if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    consumer->assign(partitions);
+  } else {
+    sub_->on_revoke(partitions);
+    consumer->unassign();
+  }
+}
+
+}  // namespace
+
+void declare_kafka_config(ConfigSchema& s) {
+  s.add("kafka.bootstrap_servers", ConfigType::String, "127.0.0.1:9092",
+        "Kafka brokers (bus.kind=kafka): host:port[,host:port...]; `selfheal dev-broker` prints one for tests");
+  s.add("kafka.client_id", ConfigType::String, "selfheal", "client.id prefix of every Kafka client");
+  s.add("kafka.topic_prefix", ConfigType::String, "", "Prepended to every topic name");
+  s.add("kafka.replication_factor", ConfigType::Int, "1", "Replication factor of topics selfheal creates");
+  s.add("kafka.dead_letter_topic", ConfigType::String, "selfheal.dead-letter",
+        "Where undecodable messages go, with the reason and their original topic/partition/offset");
+  s.add("kafka.create_topics", ConfigType::Bool, "true", "Create missing topics at start (needs the ACL)");
+  s.add("kafka.properties", ConfigType::StringList, "",
+        "Any librdkafka setting as name=value, e.g. security.protocol=SASL_SSL, sasl.mechanisms=PLAIN");
+}
+
+KafkaOptions kafka_options_from_config(const Config& c) {
+  KafkaOptions o;
+  o.bootstrap_servers = c.str("kafka.bootstrap_servers");
+  o.client_id = c.str("kafka.client_id");
+  o.topic_prefix = c.str("kafka.topic_prefix");
+  o.partitions = static_cast<int>(c.integer("bus.partitions"));
+  o.replication_factor = static_cast<int>(c.integer("kafka.replication_factor"));
+  o.dead_letter_topic = c.str("kafka.dead_letter_topic");
+  o.properties = c.strings("kafka.properties");
+  o.create_topics = c.boolean("kafka.create_topics");
+  return o;
+}
+
+KafkaBus::KafkaBus(KafkaOptions options, MetricsRegistry* metrics)
+    : options_(std::move(options)), metrics_(metrics) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  set_or_throw(*conf, "bootstrap.servers", options_.bootstrap_servers);
+  set_or_throw(*conf, "client.id", options_.client_id);
+  set_or_throw(*conf, "enable.idempotence", "true");  // implies acks=all, ordered retries
+  set_or_throw(*conf, "acks", "all");
+  set_or_throw(*conf, "linger.ms", "5");
+  set_or_throw(*conf, "partitioner", "murmur2_random");  // the Java client's: same partitions for a key
+  apply_properties(*conf, options_.properties);
+  std::string err;
+  if (conf->set("dr_cb", delivery_reports(metrics_), err) != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka delivery callback: " + err);
+  producer_.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!producer_) throw std::runtime_error("kafka producer: " + err);
+  poller_ = std::thread([this] {
+    while (!stop_poller_.load()) producer_->poll(100);
+  });
+}
+
+KafkaBus::~KafkaBus() {
+  close();
+  stop_poller_.store(true);
+  if (poller_.joinable()) poller_.join();
+}
+
+PublishStatus KafkaBus::produce(const std::string& topic, const std::string& key, const std::string& payload,
+                                const std::vector<std::pair<std::string, std::string>>& headers) {
+  bool counted = false;
+  for (;;) {
+    if (closed_.load()) return PublishStatus::Closed;
+    RdKafka::Headers* h = nullptr;
+    if (!headers.empty()) {
+      h = RdKafka::Headers::create();
+      for (const auto& [k, v] : headers) h->add(k, v);
+    }
+    RdKafka::ErrorCode e = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                              const_cast<char*>(payload.data()), payload.size(), key.data(),
+                                              key.size(), 0, h, nullptr);
+    if (e == RdKafka::ERR_NO_ERROR) return PublishStatus::Ok;
+    delete h;  // not taken over on failure
+    if (e == RdKafka::ERR__QUEUE_FULL) {
+      if (!counted && metrics_) {
+        counted = true;
+        metrics_->counter("selfheal_bus_publish_blocked_total",
+                          "Publishes that had to wait for room in a full queue (backpressure)",
+                          {{"topic", topic}}).inc();
+      }
+      producer_->poll(50);  // wait for deliveries to free the queue
+      continue;
+    }
+    if (metrics_)
+      metrics_->counter("selfheal_kafka_produce_errors_total", "Messages Kafka did not acknowledge",
+                        {{"topic", topic}}).inc();
+    log::error("kafka", "produce to {} failed: {}", topic, RdKafka::err2str(e));
+    return PublishStatus::Failed;
+  }
+}
+
+PublishStatus KafkaBus::publish(std::string_view topic, Event event) {
+  return produce(full_topic(topic), event_key(event), encode_event(event), {});
+}
+
+void KafkaBus::dead_letter(const std::string& original_topic, int partition, std::int64_t offset,
+                           const std::string& key, const std::string& payload, const std::string& reason) {
+  log::warn("kafka", "dead-lettered {}[{}]@{}: {}", original_topic, partition, offset, reason);
+  if (metrics_)
+    metrics_->counter("selfheal_bus_dead_letters_total", "Undecodable messages sent to the dead-letter topic",
+                      {{"topic", original_topic}}).inc();
+  produce(options_.dead_letter_topic, key, payload,
+          {{"selfheal-error", reason},
+           {"selfheal-original-topic", original_topic},
+           {"selfheal-original-partition", std::to_string(partition)},
+           {"selfheal-original-offset", std::to_string(offset)}});
+}
+
+std::unique_ptr<Subscription> KafkaBus::subscribe(std::string_view topic, std::string_view group) {
+  return std::make_unique<KafkaSubscription>(*this, std::string(topic), std::string(group));
+}
+
+void KafkaBus::flush(std::chrono::milliseconds timeout) { producer_->flush(static_cast<int>(timeout.count())); }
+
+void KafkaBus::close() {
+  if (closed_.exchange(true)) return;
+  producer_->flush(5000);
+}
+
+std::string KafkaBus::ensure_topics(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = producer_->c_ptr();
+  std::vector<rd_kafka_NewTopic_t*> news;
+  char err[512];
+  for (const auto& t : topics) {
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(full_topic(t).c_str(), options_.partitions,
+                                                    options_.replication_factor, err, sizeof err);
+    if (!nt) return "topic " + t + ": " + err;
+    news.push_back(nt);
+  }
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err, sizeof err);
+  rd_kafka_CreateTopics(rk, news.data(), news.size(), opts, q);
+  std::string failure;
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  if (!ev) {
+    failure = "no answer from " + options_.bootstrap_servers + " while creating topics";
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    std::size_t n = 0;
+    const rd_kafka_topic_result_t** results = res ? rd_kafka_CreateTopics_result_topics(res, &n) : nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        failure += std::string(rd_kafka_topic_result_name(results[i])) + ": " + rd_kafka_err2str(e) + "; ";
+    }
+    if (!res && rd_kafka_event_error(ev)) failure = rd_kafka_event_error_string(ev);
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_NewTopic_destroy_array(news.data(), news.size());
+  rd_kafka_queue_destroy(q);
+  return failure;
+}
+
+}  // namespace selfheal
