@@ -233,8 +233,9 @@ double duration_quantile(double q, const BucketCounts& buckets, const std::uniqu
   return kNaN;
 }
 
+// Absent stays absent; so does an overflow from absurd but finite inputs (1e308 + 1e308).
 void put(FeatureWindow& w, std::string_view name, double v) {
-  if (!std::isnan(v)) w.features.emplace_back(std::string(name), v);
+  if (std::isfinite(v)) w.features.emplace_back(std::string(name), v);
 }
 
 }  // namespace
@@ -347,7 +348,6 @@ void MetricsWindowAggregator::ingest(const MetricBatch& batch, TimeMs now) {
   }
   ServiceState& service = *sit->second;
   const TimeMs S = options_.step_ms;
-  const TimeMs W = options_.window_ms;
 
   // Windows a sample at ts belongs to end in (ts, ts+W]; once the first of them is closed the
   // sample can no longer be counted anywhere it belongs.
@@ -534,7 +534,6 @@ void MetricsWindowAggregator::ingest(const MetricBatch& batch, TimeMs now) {
   agg.requests.merge(counter[kRequests]);
   agg.errors.merge(counter[kErrors]);
   agg.pool_waits.merge(counter[kDbPoolWaits]);
-  (void)W;
 }
 
 void MetricsWindowAggregator::advance(TimeMs now) {
