@@ -24,6 +24,9 @@ void declare_core_config(ConfigSchema& s) {
   s.add("clock.start", ConfigType::String, "2026-01-05T00:00:00Z", "Simulated start time (ISO 8601, UTC)");
   s.add("clock.speed", ConfigType::Double, "0",
         "Simulated seconds per wall second in sim mode; 0 runs as fast as the CPU allows");
+  s.add("clock.anchor", ConfigType::String, "",
+        "Sim mode in separate processes: the wall time (ISO 8601) at which simulated time was clock.start; "
+        "give every process the same value so they agree. Empty: when this process started");
   s.add("clock.tick", ConfigType::Duration, "1s", "Executor tick: how often services' timers run");
   s.add("run.id", ConfigType::String, "",
         "Tag in every event id of this run; empty: derived from the seed (sim) or the start time (system)");
@@ -101,7 +104,11 @@ void App::start() {
     clock_ = std::move(c);
   } else if (clock_mode == "sim") {
     double speed = config_.number("clock.speed");
-    clock_ = std::make_unique<ScaledClock>(start_ms, speed > 0 ? speed : 1.0);
+    TimeMs anchor = SystemClock().now();
+    const std::string anchor_text = config_.str("clock.anchor");
+    if (!anchor_text.empty() && !parse_iso8601(anchor_text, anchor))
+      throw ConfigError("config: key 'clock.anchor': expected an ISO 8601 time such as 2026-11-25T10:00:00Z");
+    clock_ = std::make_unique<ScaledClock>(start_ms, speed > 0 ? speed : 1.0, anchor);
   } else {
     clock_ = std::make_unique<SystemClock>();
   }

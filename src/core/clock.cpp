@@ -11,11 +11,12 @@ TimeMs SystemClock::now() const {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-ScaledClock::ScaledClock(TimeMs start, double speed)
-    : start_(start), speed_(speed > 0 ? speed : 1.0), origin_ms_(monotonic_ms()) {}
+ScaledClock::ScaledClock(TimeMs start, double speed, std::int64_t anchor_wall_ms)
+    : start_(start), speed_(speed > 0 ? speed : 1.0), anchor_wall_ms_(anchor_wall_ms) {}
 
 TimeMs ScaledClock::now() const {
-  return start_ + static_cast<TimeMs>(static_cast<double>(monotonic_ms() - origin_ms_) * speed_);
+  const std::int64_t wall = SystemClock().now();
+  return start_ + static_cast<TimeMs>(static_cast<double>(wall - anchor_wall_ms_) * speed_);
 }
 
 std::int64_t monotonic_ms() {

@@ -33,17 +33,18 @@ class SimClock final : public Clock {
   std::atomic<TimeMs> now_;
 };
 
-// Simulated time that flows with the wall clock at `speed` times real time, from `start`. Used when
-// a simulation runs in its own process (no executor advances a SimClock there).
+// Simulated time that flows with the wall clock at `speed` times real time: `start` at wall time
+// `anchor_wall_ms` (ms since the epoch). Used when services run in separate processes: given the
+// same start, speed and anchor, every process agrees on the simulated time.
 class ScaledClock final : public Clock {
  public:
-  ScaledClock(TimeMs start, double speed);
+  ScaledClock(TimeMs start, double speed, std::int64_t anchor_wall_ms);
   TimeMs now() const override;
 
  private:
   TimeMs start_;
   double speed_;
-  std::int64_t origin_ms_;
+  std::int64_t anchor_wall_ms_;
 };
 
 // Wall time in ms on a monotonic clock: only for measuring how long real work took (latency
