@@ -166,7 +166,10 @@ int App::run(const std::atomic<bool>& stop, bool once) {
   }
   std::vector<Service*> ptrs;
   for (auto& s : services_) ptrs.push_back(s.get());
-  ThreadedExecutor(std::move(ptrs), *clock_, config_.duration_ms("clock.tick")).run(stop);
+  const double speed = config_.str("clock.mode") == "sim" && config_.number("clock.speed") > 0
+                            ? config_.number("clock.speed")
+                            : 1.0;
+  ThreadedExecutor(std::move(ptrs), *clock_, config_.duration_ms("clock.tick"), speed).run(stop);
   return 0;
 }
 

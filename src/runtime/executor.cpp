@@ -79,8 +79,9 @@ bool DeterministicExecutor::run_until(TimeMs until, const std::atomic<bool>* sto
   return true;
 }
 
-ThreadedExecutor::ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms)
-    : services_(std::move(services)), clock_(clock), tick_ms_(std::max<std::int64_t>(tick_ms, 1)) {}
+ThreadedExecutor::ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms, double speed)
+    : services_(std::move(services)), clock_(clock), tick_ms_(std::max<std::int64_t>(tick_ms, 1)),
+      speed_(speed > 0 ? speed : 1.0) {}
 
 void ThreadedExecutor::run(const std::atomic<bool>& stop) {
   std::vector<std::thread> threads;
@@ -92,11 +93,13 @@ void ThreadedExecutor::run(const std::atomic<bool>& stop) {
           TimeMs now = clock_.now();
           if (now >= next_tick) {
             s->on_tick(now);
-            next_tick = now + tick_ms_;
+            // Ticks stay on the tick grid even when one came late, so timers see regular steps.
+            next_tick = std::max(next_tick + tick_ms_, now - now % tick_ms_ + tick_ms_);
           }
           if (s->poll() == 0) {
-            auto until_tick = std::max<std::int64_t>(1, std::min<std::int64_t>(next_tick - clock_.now(), 100));
-            s->wait_for_work(std::chrono::milliseconds(until_tick));
+            const double wall_ms = static_cast<double>(next_tick - clock_.now()) / speed_;
+            auto wait = std::max<std::int64_t>(1, std::min<std::int64_t>(static_cast<std::int64_t>(wall_ms), 100));
+            s->wait_for_work(std::chrono::milliseconds(wait));
           }
         } catch (const std::exception& e) {
           log::error(s->name(), "error in service loop (continuing): {}", e.what());

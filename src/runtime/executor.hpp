@@ -52,7 +52,8 @@ class DeterministicExecutor {
 // wait_for_work() in between. Used when services run as separate processes over Kafka.
 class ThreadedExecutor {
  public:
-  ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms);
+  // `speed`: simulated ms per wall ms of `clock` (1 for real time), to turn waits into wall time.
+  ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms, double speed = 1.0);
   // Blocks until `stop` becomes true.
   void run(const std::atomic<bool>& stop);
 
@@ -60,6 +61,7 @@ class ThreadedExecutor {
   std::vector<Service*> services_;
   Clock& clock_;
   std::int64_t tick_ms_;
+  double speed_;
 };
 
 }  // namespace selfheal
