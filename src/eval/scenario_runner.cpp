@@ -1,6 +1,7 @@
 #include "eval/scenario_runner.hpp"
 
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <atomic>
 #include <filesystem>
@@ -26,13 +27,23 @@ RunRecord run_scenario(const ScenarioRun& run) {
       "cluster_sim.kubeconfig_out=" + (dir / "kubeconfig").string(),
       "cluster_sim.truth_out=" + (dir / "truth.jsonl").string(),
       "cluster_sim.scenario=" + run.scenario_path,
-      "cluster_sim.seed_offset=" + std::to_string(run.seed_offset),
       "remediator.kubeconfig=" + (dir / "kubeconfig").string(),
       "remediator.dry_run=" + std::string(run.remediation ? "false" : "true"),
       "store.backend=none",
       "ui.story=false",
       "log.level=warn",
   };
+  if (run.seed_offset != 0) {
+    // Seeds the suite has never seen: the scenario's own seed moved by the offset.
+    YAML::Node doc;
+    try {
+      doc = YAML::LoadFile(run.scenario_path);
+    } catch (const YAML::Exception& e) {
+      throw std::runtime_error(run.scenario_path + ": not valid YAML: " + e.msg);
+    }
+    std::int64_t seed = doc["seed"] ? doc["seed"].as<std::int64_t>() : 1;
+    overrides.push_back("cluster_sim.seed=" + std::to_string(seed + run.seed_offset));
+  }
   overrides.insert(overrides.end(), run.overrides.begin(), run.overrides.end());
 
   RunRecord rec;
