@@ -466,7 +466,10 @@ void MetricsWindowAggregator::ingest(const MetricBatch& batch, TimeMs now) {
     SeriesState& series = *item.series;
     ++stats_.accepted;
     if (out_of_order && item.previous_ts > batch.ts) ++stats_.late_folded;
-    const bool first = item.previous_ts == kNoTime;
+    // A cumulative series silent for longer than a window is stale (Prometheus drops it too): its
+    // next sample is a new baseline, or an increase spread over the gap would dilute this window's
+    // rate (a pod that comes back after a crash).
+    const bool first = item.previous_ts == kNoTime || batch.ts - item.previous_ts > options_.window_ms;
     const double dt_s = first ? 0.0 : static_cast<double>(batch.ts - item.previous_ts) / 1000.0;
 
     if (s.kind == MetricKind::Gauge && is_duration(item.id)) {

@@ -202,3 +202,24 @@ TEST(Cleaning, BadOptionsAreRefusedNamingTheKey) {
 
 }  // namespace
 }  // namespace selfheal
+
+namespace selfheal {
+namespace {
+
+using namespace testing;
+
+TEST(Cleaning, ACounterBackFromALongSilenceStartsANewBaseline) {
+  Fixture f(tumbling(60'000));
+  for (int i = 0; i <= 5; ++i)  // 10 req/s, scraped every 10 s
+    f.feed(batch("orders", "orders-1", kT0 + i * 10'000, {counter(metric_names::kRequests, 100.0 * i)}));
+  // Gone for 5 minutes; back with a fresh process counting again at 10 req/s.
+  for (int i = 0; i <= 5; ++i)
+    f.feed(batch("orders", "orders-1", kT0 + 360'000 + i * 10'000, {counter(metric_names::kRequests, 30.0 + 100.0 * i)}));
+  f.agg.flush();
+  const FeatureWindow* back = f.out.find("orders-1", kT0 + 420'000);
+  ASSERT_NE(back, nullptr);
+  EXPECT_DOUBLE_EQ(back->get(feature_names::kRequestsPerS), 10);  // not 530 requests over 350 s
+}
+
+}  // namespace
+}  // namespace selfheal

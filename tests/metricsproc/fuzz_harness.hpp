@@ -93,8 +93,12 @@ inline void check_window(const FeatureWindow& w) {
     if (!std::isfinite(v)) throw std::logic_error("feature " + k + " is not finite");
 }
 
+struct RunSummary {
+  std::uint64_t accepted = 0, rejected = 0, windows = 0;
+};
+
 // Runs one input through a fresh aggregator; throws std::logic_error when an invariant breaks.
-inline void run_one_input(const std::uint8_t* data, std::size_t size) {
+inline RunSummary run_one_input(const std::uint8_t* data, std::size_t size) {
   ByteReader in(data, size);
   MetricsWindowOptions o;
   o.window_ms = 20'000;
@@ -135,6 +139,7 @@ inline void run_one_input(const std::uint8_t* data, std::size_t size) {
   agg.flush();
   agg.advance(now + 3'600'000);
   if (agg.series() != 0) throw std::logic_error("series left after an hour of silence");
+  return {agg.stats().accepted, agg.stats().rejected_total(), agg.stats().windows};
 }
 
 }  // namespace selfheal::fuzz
