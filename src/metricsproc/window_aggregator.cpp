@@ -354,18 +354,6 @@ void MetricsWindowAggregator::ingest(const MetricBatch& batch, TimeMs now) {
   if (service.started && service.closed_any && batch.ts < service.next_end - S)
     return reject(SampleRejection::TooLate, n);
 
-  // Advance the watermark before folding, so the panes kept stay within window + lateness.
-  if (batch.ts >= service.max_ts) service.clock_minus_event = now - batch.ts;
-  service.max_ts = std::max(service.max_ts, batch.ts);
-  const TimeMs first_end = (floor_div(batch.ts, S) + 1) * S;
-  if (!service.started) {
-    service.started = true;
-    service.next_end = first_end;
-  } else if (!service.closed_any && first_end < service.next_end) {
-    service.next_end = first_end;  // nothing emitted yet: an earlier scrape may start the series
-  }
-  close_due(service, service.max_ts);
-
   PodState& pod = *find_or_add_pod(service, batch.pod);
   if (pod.seen_ts(batch.ts)) return reject(SampleRejection::Duplicate, n);
   const bool out_of_order = batch.ts < pod.max_ts;
@@ -446,7 +434,19 @@ void MetricsWindowAggregator::ingest(const MetricBatch& batch, TimeMs now) {
     if (id == kCpuLimit) pod.cpu_limit = s.value;
     if (id == kMemoryLimit) pod.memory_limit = s.value;
   }
-  if (!any_accepted) return;
+  if (!any_accepted) return;  // a scrape of nothing but junk does not move the watermark
+
+  // Advance the watermark before folding, so the panes kept stay within window + lateness.
+  if (batch.ts >= service.max_ts) service.clock_minus_event = now - batch.ts;
+  service.max_ts = std::max(service.max_ts, batch.ts);
+  const TimeMs first_end = (floor_div(batch.ts, S) + 1) * S;
+  if (!service.started) {
+    service.started = true;
+    service.next_end = first_end;
+  } else if (!service.closed_any && first_end < service.next_end) {
+    service.next_end = first_end;  // nothing emitted yet: an earlier scrape may start the series
+  }
+  close_due(service, service.max_ts);
 
   pod.remember_ts(batch.ts);
   pod.max_ts = std::max(pod.max_ts, batch.ts);

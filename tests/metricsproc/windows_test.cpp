@@ -243,3 +243,23 @@ TEST(Windows, SameInputGivesTheSameOutput) {
 
 }  // namespace
 }  // namespace selfheal
+
+namespace selfheal {
+namespace {
+
+using namespace testing;
+
+TEST(Windows, AScrapeOfOnlyJunkDoesNotMoveTheWatermark) {
+  Collected out;
+  MetricsWindowAggregator agg(tumbling(10'000), out.sink());
+  agg.ingest(batch("orders", "orders-1", kT0 + 1000, {gauge(metric_names::kCpuUsage, 1)}), kT0 + 1000);
+  // Stamped 5 minutes ahead (within the future-skew bound) but every sample is junk.
+  agg.ingest(batch("orders", "orders-1", kT0 + 300'000, {gauge(metric_names::kCpuUsage, std::nan(""))}), kT0 + 2000);
+  EXPECT_TRUE(out.windows.empty());
+  agg.ingest(batch("orders", "orders-1", kT0 + 3000, {gauge(metric_names::kCpuUsage, 3)}), kT0 + 3000);
+  EXPECT_EQ(agg.stats().rejected_for(SampleRejection::TooLate), 0u);
+  EXPECT_EQ(agg.stats().accepted, 2u);
+}
+
+}  // namespace
+}  // namespace selfheal
