@@ -36,7 +36,11 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   p.w_value = num(j, "w_value", p.w_value, 0, 10);
   p.w_jump = num(j, "w_jump", p.w_jump, 0, 10);
   p.w_level = num(j, "w_level", p.w_level, 0, 10);
-  p.w_vol = num(j, "w_vol", p.w_vol, 0, 10);
+  p.w_shape = num(j, "w_shape", p.w_shape, 0, 10);
+  p.shape_len = static_cast<int>(num(j, "shape_len", p.shape_len, 2, NabDetector::kShapeMax));
+  p.extreme_decay = num(j, "extreme_decay", p.extreme_decay, 0, 0.5);
+  p.record_age = static_cast<int>(num(j, "record_age", p.record_age, 0, 1e6));
+  p.shape_stride = static_cast<int>(num(j, "shape_stride", p.shape_stride, 1, 1e6));
   return p;
 }
 
@@ -44,14 +48,15 @@ nlohmann::json NabParams::to_json() const {
   return {{"name", name}, {"version", version}, {"kind", "nab-ensemble"}, {"short_window", short_window},
           {"long_window", long_window}, {"record_decay", record_decay}, {"warmup", warmup},
           {"suppress", suppress}, {"suppress_level", suppress_level}, {"w_value", w_value}, {"w_jump", w_jump},
-          {"w_level", w_level}, {"w_vol", w_vol}};
+          {"w_level", w_level}, {"w_shape", w_shape},
+          {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}};
 }
 
 double NabDetector::score(double x) {
   if (!std::isfinite(x)) return 0;
   const NabParams& p = *p_;
   auto at = [&](std::uint64_t back) { return ring_[(n_ - back) % kRing]; };  // back >= 1: a past value
-  if (n_ == 0) { min_ = max_ = x; vol_mean_ = 0; }
+  if (n_ == 0) min_ = max_ = x;
 
   // Deviation channels, each >= 0; a channel "fires" when it beats its own record.
   std::array<double, kChannels> d{};
@@ -72,26 +77,62 @@ double NabDetector::score(double x) {
       double sd = std::sqrt(std::max(0.0, m2 / static_cast<double>(lw) - m * m));
       double range = max_ - min_;
       d[3] = std::abs(s - m) / (sd + 0.01 * range + 1e-12);  // level shift in local spreads
-      d[4] = sd > 0 ? 0 : 0;
+    }
+    // Shape novelty: distance from the latest sub-sequence to its nearest neighbour among a
+    // reservoir of past sub-sequences (values scaled by the running range).
+    const std::uint64_t L = static_cast<std::uint64_t>(p.shape_len);
+    if (p.w_shape > 0 && have + 1 >= L && max_ > min_) {
+      const double inv = 1.0 / (max_ - min_);
+      float cur[kShapeMax];
+      cur[0] = static_cast<float>((x - min_) * inv);
+      for (std::uint64_t k = 1; k < L; ++k) cur[k] = static_cast<float>((at(k) - min_) * inv);
+      if (shapes_used_ > 0) {
+        float best_d = 1e30f;
+        for (int s = 0; s < shapes_used_; ++s) {
+          const float* sh = &shapes_[static_cast<std::size_t>(s) * kShapeMax];
+          float acc = 0;
+          for (std::uint64_t k = 0; k < L; ++k) { float e = cur[k] - sh[k]; acc += e * e; }
+          best_d = std::min(best_d, acc);
+        }
+        d[4] = std::sqrt(static_cast<double>(best_d));
+      }
+      if (n_ % static_cast<std::uint64_t>(p.shape_stride) == 0) {
+        int slot;
+        if (shapes_used_ < kShapes) slot = shapes_used_++;
+        else {
+          lcg_ = lcg_ * 6364136223846793005ull + 1442695040888963407ull;
+          slot = static_cast<int>((lcg_ >> 33) % kShapes);  // deterministic random replacement
+        }
+        std::copy(cur, cur + L, &shapes_[static_cast<std::size_t>(slot) * kShapeMax]);
+      }
     }
   }
   double best = 0;
-  const double w[kChannels] = {p.w_value, p.w_value, p.w_jump, p.w_level, p.w_vol};
+  const double w[kChannels] = {p.w_value, p.w_value, p.w_jump, p.w_level, p.w_shape};
   if (n_ >= static_cast<std::uint64_t>(p.warmup)) {
     for (int c = 0; c < kChannels; ++c) {
       if (w[c] <= 0 || d[c] <= 0) continue;
       double ratio = record_[c] > 0 ? d[c] / record_[c] : 2.0;
-      // Map ratio to [0,1]: below the record the score grows slowly, a new record lands above 0.5.
-      double s = ratio < 1 ? 0.5 * ratio * ratio : 0.5 + 0.5 * std::min(1.0, (ratio - 1.0));
-      best = std::max(best, std::min(1.0, s * w[c]));
+      // Tiers: a value beyond everything seen scores in [0.5, 1]; the other channels in [0, 0.5),
+      // reaching 0.5 * weight when they beat their own record.
+      double s = c < 2 ? 0.5 + 0.5 * std::min(1.0, ratio) : 0.5 * std::min(1.0, ratio * ratio) * w[c];
+      if (c >= 2 && p.record_age > 0) s *= std::min(1.0, static_cast<double>(record_age_[c]) / p.record_age);
+      if (c < 2) s = std::min(1.0, s * w[c]);
+      best = std::max(best, s);
     }
   }
   for (int c = 0; c < kChannels; ++c) {
     record_[c] *= (1.0 - p.record_decay);
-    record_[c] = std::max(record_[c], d[c]);
+    if (d[c] > record_[c]) { record_[c] = d[c]; record_age_[c] = 0; }
+    else if (record_age_[c] < 0xffffffffu) ++record_age_[c];
   }
   min_ = std::min(min_, x);
   max_ = std::max(max_, x);
+  if (p.extreme_decay > 0) {
+    // Forget old extremes slowly, so "beyond anything seen lately" can fire again after a regime.
+    min_ += p.extreme_decay * (x - min_);
+    max_ -= p.extreme_decay * (max_ - x);
+  }
   ring_[n_ % kRing] = x;
   ++n_;
   if (mute_ > 0) { --mute_; return 0; }

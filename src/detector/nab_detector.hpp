@@ -19,11 +19,15 @@ struct NabParams {
   std::string version = "builtin";
   int short_window = 4;          // points averaged for "now" (level channel)
   int long_window = 48;          // points the level channel compares "now" against
-  double record_decay = 0.0005;  // per point: old records fade so regimes can change
+  double record_decay = 0.0;     // per point: old records fade so regimes can change
   int warmup = 64;               // points before records may fire
-  int suppress = 0;              // points muted after a score at/above suppress_level
-  double suppress_level = 0.9;
-  double w_value = 1.0, w_jump = 1.0, w_level = 1.0, w_vol = 1.0;
+  int suppress = 30;             // points muted after a score at/above suppress_level
+  double suppress_level = 0.5;
+  double w_value = 1.0, w_jump = 0.0, w_level = 0.0, w_shape = 0.9;
+  int shape_len = 8;             // points in a sub-sequence compared with past sub-sequences
+  int shape_stride = 4;
+  double extreme_decay = 0;      // per point, the running min/max relax toward the recent level
+  int record_age = 1000;         // a secondary channel counts fully only when its record stood this long          // keep every n-th sub-sequence in the reservoir
 
   static NabParams from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
   nlohmann::json to_json() const;
@@ -32,8 +36,10 @@ struct NabParams {
 // Per-series state: fixed size (no allocation), about 1 KB.
 class NabDetector {
  public:
-  static constexpr int kChannels = 5;  // value high, value low, jump, level shift, volatility
+  static constexpr int kChannels = 5;  // value high, value low, jump, level shift, shape novelty
   static constexpr int kRing = 64;
+  static constexpr int kShapes = 40;     // reservoir of past sub-sequences
+  static constexpr int kShapeMax = 12;
 
   explicit NabDetector(const NabParams& p) : p_(&p) {}
   // Scores one point in [0,1] using only the past and this point; NaN values score 0 and are ignored.
@@ -44,8 +50,11 @@ class NabDetector {
   std::uint64_t n_ = 0;
   std::array<double, kRing> ring_{};  // last values
   std::array<double, kChannels> record_{};
+  std::array<std::uint32_t, kChannels> record_age_{};
   double min_ = 0, max_ = 0;
-  double vol_mean_ = 0;
+  std::array<float, kShapes * kShapeMax> shapes_{};
+  int shapes_used_ = 0;
+  std::uint64_t lcg_ = 0x9E3779B97F4A7C15ull;
   int mute_ = 0;
 };
 

@@ -142,3 +142,13 @@ TEST(NabHarness, BrokenInputNamesFileAndLine) {
   }
   fs::remove_all(root);
 }
+
+TEST(NabDetectorOnCorpus, HoldsItsMeasuredScore) {
+  // Regression guard for the shipped parameters (docs/nab-scores.md): one configuration for the
+  // whole corpus, labels used only by the scorer.
+  auto params = load_nab_params("models/nab-ensemble.json");
+  auto r = nab::score_corpus(score_series(corpus().series, params), corpus().windows);
+  EXPECT_GE(r[0].normalized, 56.5);
+  EXPECT_GE(r[1].normalized, 53.4);
+  EXPECT_GE(r[2].normalized, 59.8);
+}
