@@ -1,22 +1,27 @@
-// PLACEHOLDER: registers the services of this module with a stand-in that does nothing.
+// Registers the remediator service: config, playbooks, Kubernetes client, guardrails.
 #include "remediator/services.hpp"
 
-#include "runtime/service.hpp"
+#include "core/config.hpp"
+#include "remediator/kubernetes_factory.hpp"
+#include "remediator/remediator.hpp"
 
 namespace selfheal {
-namespace {
-class Placeholder final : public Service {
- public:
-  explicit Placeholder(std::string name) : name_(std::move(name)) {}
-  std::string_view name() const override { return name_; }
-  void start(ServiceContext&) override {}
- private:
-  std::string name_;
-};
-}  // namespace
 
 void register_remediator_services(ServiceRegistry& r) {
-  r.add(ServiceInfo{"remediator", "Runs playbooks through the Kubernetes API behind guardrails, and verifies recovery", {"incident-classifier"}, {}, [](const Config&) { return std::make_unique<Placeholder>("remediator"); }});
+  r.add(ServiceInfo{
+      "remediator",
+      "Runs playbooks through the Kubernetes API behind guardrails, and verifies recovery",
+      {"incident-classifier"},
+      [](ConfigSchema& s) { remediation::declare_remediator_config(s); },
+      [](const Config& c) -> std::unique_ptr<Service> {
+        auto options = remediation::RemediatorOptions::from_config(c);
+        std::string path = c.str("remediator.playbooks");
+        auto playbooks = path.empty() ? remediation::PlaybookSet::defaults() : remediation::PlaybookSet::from_file(path);
+        auto kube = remediation::make_kubernetes_client(remediation::KubernetesSettings{
+            c.str("remediator.kubeconfig"), c.str("remediator.kube_context"), c.boolean("remediator.in_cluster"),
+            c.str("remediator.clear_state_url")});
+        return std::make_unique<remediation::Remediator>(std::move(options), std::move(playbooks), std::move(kube));
+      }});
 }
 
 }  // namespace selfheal

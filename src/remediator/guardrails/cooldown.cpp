@@ -1,0 +1,22 @@
+#include "remediator/guardrails/cooldown.hpp"
+
+#include "core/clock.hpp"
+
+namespace selfheal::remediation {
+
+Verdict Cooldown::check(const ProposedAction& a, TimeMs now) {
+  if (cooldown_ms_ <= 0) return Verdict::allow();
+  auto it = last_.find(workload_key(a));
+  if (it == last_.end() || it->second.run_key == a.run_key) return Verdict::allow();
+  std::int64_t since = now - it->second.at;
+  if (since >= cooldown_ms_) return Verdict::allow();
+  return Verdict::refuse(workload_key(a) + " was acted on " + format_duration(since) + " ago (incident " +
+                         it->second.incident_id + "); cooldown is " + format_duration(cooldown_ms_) + ", " +
+                         format_duration(cooldown_ms_ - since) + " left");
+}
+
+void Cooldown::record(const ProposedAction& a, TimeMs now) {
+  last_[workload_key(a)] = Last{now, a.run_key, a.incident_id};
+}
+
+}  // namespace selfheal::remediation

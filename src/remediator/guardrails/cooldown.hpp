@@ -1,0 +1,30 @@
+// Cooldown per target: after a playbook run acts on a workload, no OTHER run (a new incident, or a
+// relapse of the same one) may act on that workload for `remediator.cooldown`. Steps of the same
+// run are exempt: they are already paced by their verification deadlines. This stops flapping
+// (restart, relapse, restart, ...) from turning into a restart loop.
+#pragma once
+
+#include <map>
+
+#include "remediator/guardrails/guardrail.hpp"
+
+namespace selfheal::remediation {
+
+class Cooldown final : public Guardrail {
+ public:
+  explicit Cooldown(std::int64_t cooldown_ms) : cooldown_ms_(cooldown_ms) {}
+  std::string_view name() const override { return "cooldown"; }
+  Verdict check(const ProposedAction& a, TimeMs now) override;
+  void record(const ProposedAction& a, TimeMs now) override;
+
+ private:
+  struct Last {
+    TimeMs at = 0;
+    std::string run_key;
+    std::string incident_id;
+  };
+  std::int64_t cooldown_ms_;
+  std::map<std::string, Last> last_;  // workload -> last action on it
+};
+
+}  // namespace selfheal::remediation

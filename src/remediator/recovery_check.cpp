@@ -1,0 +1,84 @@
+#include "remediator/recovery_check.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "contracts/feature_names.hpp"
+
+namespace selfheal::remediation {
+namespace fn = feature_names;
+namespace {
+
+// The features whose baseline is learned, with how far above it is still "normal":
+// healthy when value <= max(mean * ratio, mean + slack), or <= ceiling while no baseline exists.
+struct Limit {
+  std::string_view feature;
+  double ratio;
+  double slack;
+  double ceiling;
+};
+constexpr Limit kErrorRatio{fn::kErrorRatio, 2.0, 0.02, 0.05};
+constexpr Limit kLatencyP95{fn::kLatencyP95, 1.5, 0.05, 1.0};
+constexpr Limit kCpuUtil{fn::kCpuUtilMean, 1.3, 0.10, 0.80};
+constexpr Limit kMemoryUtil{fn::kMemoryUtilMax, 1.3, 0.10, 0.85};
+constexpr Limit kDbQueryP95{fn::kDbQueryP95, 1.5, 0.02, 0.5};
+constexpr Limit kLearned[] = {kErrorRatio, kLatencyP95, kCpuUtil, kMemoryUtil, kDbQueryP95};
+constexpr int kMinSamples = 5;
+constexpr double kAlpha = 0.05;
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+}  // namespace
+
+void RecoveryCheck::observe(const FeatureWindow& w, bool learn) {
+  if (!learn) return;
+  auto& svc = baselines_[w.service];
+  for (const auto& l : kLearned) {
+    double v = w.get(l.feature);
+    if (is_absent(v)) continue;
+    Band& b = svc[std::string(l.feature)];
+    // Plain mean for the first windows, then an EWMA that follows slow drift (daily load cycle).
+    b.mean = b.samples == 0 ? v : b.samples < 20 ? b.mean + (v - b.mean) / (b.samples + 1) : b.mean + kAlpha * (v - b.mean);
+    ++b.samples;
+  }
+}
+
+double RecoveryCheck::baseline(const std::string& service, std::string_view feature) const {
+  auto s = baselines_.find(service);
+  if (s == baselines_.end()) return kAbsent;
+  auto f = s->second.find(std::string(feature));
+  if (f == s->second.end() || f->second.samples < kMinSamples) return kAbsent;
+  return f->second.mean;
+}
+
+std::string RecoveryCheck::problems(const FeatureWindow& w, IncidentType type) const {
+  std::string out;
+  auto note = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };
+  auto within = [&](const Limit& l) {
+    double v = w.get(l.feature);
+    if (is_absent(v)) return;
+    double base = baseline(w.service, l.feature);
+    double limit = is_absent(base) ? l.ceiling : std::max(base * l.ratio, base + l.slack);
+    if (v > limit) note(std::string(l.feature) + " " + num(v) + " > " + num(limit));
+  };
+  within(kErrorRatio);
+  within(kLatencyP95);
+  double pods = w.get(fn::kPods), ready = w.get(fn::kPodsReady);
+  if (!is_absent(pods) && !is_absent(ready) && ready < pods) note("pods ready " + num(ready) + "/" + num(pods));
+  double restarts = w.get(fn::kRestarts);
+  if (!is_absent(restarts) && restarts > 0) note("restarts " + num(restarts));
+  switch (type) {
+    case IncidentType::CpuSaturation:
+    case IncidentType::TrafficSurge: within(kCpuUtil); break;
+    case IncidentType::MemoryLeak: within(kMemoryUtil); break;
+    case IncidentType::DbLatency: within(kDbQueryP95); break;
+    default: break;
+  }
+  return out;
+}
+
+}  // namespace selfheal::remediation

@@ -1,0 +1,613 @@
+#include "remediator/remediator.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+
+#include "contracts/feature_names.hpp"
+#include "contracts/topics.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/http_server.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "remediator/guardrails/cooldown.hpp"
+#include "remediator/guardrails/disruption_budget.hpp"
+#include "remediator/guardrails/max_replicas.hpp"
+#include "remediator/guardrails/namespace_allowlist.hpp"
+#include "remediator/guardrails/rate_limit.hpp"
+
+namespace selfheal::remediation {
+namespace {
+
+constexpr std::string_view kComponent = "remediator";
+
+bool reads_workload(ActionKind k) {
+  return k == ActionKind::DeletePod || k == ActionKind::RolloutRestart || k == ActionKind::ScaleDeployment;
+}
+
+std::string describe_result(const K8sResult& r) {
+  if (r.ok) return "HTTP " + std::to_string(r.status) + (r.message.empty() ? "" : ": " + r.message);
+  std::string s = r.status == 0 ? std::string("no answer") : "HTTP " + std::to_string(r.status);
+  if (!r.reason.empty()) s += " " + r.reason;
+  if (!r.message.empty()) s += ": " + r.message;
+  return s;
+}
+
+std::string step_label(const Playbook& pb, std::size_t index) {
+  return "step " + std::to_string(index + 1) + "/" + std::to_string(pb.steps.size()) + " (" +
+         describe(pb.steps[index]) + ")";
+}
+
+// The pod most worth replacing: crash-looping or not ready first, then OOM-killed, then the one
+// with most restarts, then the oldest; ties by name so the choice is deterministic.
+const K8sPod* worst_pod(const std::vector<K8sPod>& pods) {
+  const K8sPod* best = nullptr;
+  auto rank = [](const K8sPod& p) {
+    return std::make_tuple(!p.waiting_reason.empty() || !p.ready, p.last_termination_reason == "OOMKilled", p.restarts,
+                           -p.start_time);
+  };
+  for (const auto& p : pods) {
+    if (p.terminating) continue;
+    if (!best || rank(p) > rank(*best) || (rank(p) == rank(*best) && p.name < best->name)) best = &p;
+  }
+  return best;
+}
+
+// Just enough of an action for publish_result: which action, incident and service.
+RemediationAction action_ref(const std::string& action_id, const std::string& incident_id, const std::string& service) {
+  RemediationAction a;
+  a.id = action_id;
+  a.incident_id = incident_id;
+  a.service = service;
+  return a;
+}
+
+}  // namespace
+
+void declare_remediator_config(ConfigSchema& s) {
+  s.add("remediator.playbooks", ConfigType::String, "",
+        "Playbooks YAML file (format: src/remediator/README.md); empty: the built-in defaults "
+        "(config/playbooks/default.yaml)");
+  s.add("remediator.dry_run", ConfigType::Bool, "false",
+        "Decide everything but call no Kubernetes API: actions are published with status dry_run");
+  s.add("remediator.kill_switch", ConfigType::Bool, "false", "Stop all actions (every step is recorded as skipped)");
+  s.add("remediator.kill_switch_file", ConfigType::String, "./data/remediator.kill",
+        "While this file exists, all actions stop (flip at runtime: touch / rm); empty: no file");
+  s.add("remediator.namespaces", ConfigType::StringList, "shop", "Namespaces the remediator may act in");
+  s.add("remediator.cooldown", ConfigType::Duration, "5m",
+        "After acting on a deployment, other incidents may not act on it for this long");
+  s.add("remediator.max_actions_per_hour_per_service", ConfigType::Int, "6",
+        "Most actions on one service in any sliding hour");
+  s.add("remediator.max_actions_per_hour", ConfigType::Int, "20", "Most actions overall in any sliding hour");
+  s.add("remediator.max_replicas", ConfigType::Int, "10", "Scale steps never take a deployment above this");
+  s.add("remediator.max_disruption_percent", ConfigType::Double, "50",
+        "Most of a deployment's pods (percent, rounded up) that may be unavailable because of an action");
+  s.add("remediator.approval.required", ConfigType::Bool, "false",
+        "Hold every action as pending until an operator approves it through the API");
+  s.add("remediator.approval.timeout", ConfigType::Duration, "10m",
+        "A pending action not approved within this is skipped");
+  s.add("remediator.verify.deadline", ConfigType::Duration, "3m",
+        "Default time a step has to bring the service back (playbook steps may set verify_within)");
+  s.add("remediator.verify.healthy_windows", ConfigType::Int, "3",
+        "Consecutive healthy metrics windows that count as recovered");
+  s.add("remediator.kubeconfig", ConfigType::String, "./data/kubeconfig",
+        "kubeconfig of the cluster to act on (cluster-sim writes one here at start)");
+  s.add("remediator.kube_context", ConfigType::String, "", "kubeconfig context; empty: current-context");
+  s.add("remediator.in_cluster", ConfigType::Bool, "false",
+        "Use the pod's service-account credentials instead of a kubeconfig");
+  s.add("remediator.clear_state_url", ConfigType::String,
+        "{server}/sim/v1/namespaces/{namespace}/services/{service}/clear-state",
+        "URL template of the clear_state hook ({server}, {namespace}, {service})");
+}
+
+RemediatorOptions RemediatorOptions::from_config(const Config& c) {
+  RemediatorOptions o;
+  o.dry_run = c.boolean("remediator.dry_run");
+  o.kill_switch = c.boolean("remediator.kill_switch");
+  o.kill_switch_file = c.str("remediator.kill_switch_file");
+  o.namespaces = c.strings("remediator.namespaces");
+  o.cooldown_ms = c.duration_ms("remediator.cooldown");
+  o.max_actions_per_hour_per_service = static_cast<int>(c.integer("remediator.max_actions_per_hour_per_service"));
+  o.max_actions_per_hour = static_cast<int>(c.integer("remediator.max_actions_per_hour"));
+  o.max_replicas = static_cast<int>(c.integer("remediator.max_replicas"));
+  o.max_disruption_percent = c.number("remediator.max_disruption_percent");
+  o.approval_required = c.boolean("remediator.approval.required");
+  o.approval_timeout_ms = c.duration_ms("remediator.approval.timeout");
+  o.verify_deadline_ms = c.duration_ms("remediator.verify.deadline");
+  o.verify_healthy_windows = static_cast<int>(c.integer("remediator.verify.healthy_windows"));
+  auto bad = [](const std::string& key, const std::string& why) { throw ConfigError(key + ": " + why); };
+  if (o.max_actions_per_hour_per_service < 0) bad("remediator.max_actions_per_hour_per_service", "must be >= 0");
+  if (o.max_actions_per_hour < 0) bad("remediator.max_actions_per_hour", "must be >= 0");
+  if (o.max_replicas < 1) bad("remediator.max_replicas", "must be >= 1");
+  if (!(o.max_disruption_percent >= 0 && o.max_disruption_percent <= 100))
+    bad("remediator.max_disruption_percent", "must be within [0, 100]");
+  if (o.approval_timeout_ms <= 0) bad("remediator.approval.timeout", "must be positive");
+  if (o.verify_deadline_ms <= 0) bad("remediator.verify.deadline", "must be positive");
+  if (o.verify_healthy_windows < 1) bad("remediator.verify.healthy_windows", "must be >= 1");
+  if (o.namespaces.empty()) bad("remediator.namespaces", "must name at least one namespace");
+  return o;
+}
+
+Remediator::Remediator(RemediatorOptions options, PlaybookSet playbooks, std::unique_ptr<KubernetesClient> kubernetes)
+    : options_(std::move(options)),
+      playbooks_(std::move(playbooks)),
+      kubernetes_(std::move(kubernetes)),
+      approvals_(options_.approval_required, options_.approval_timeout_ms),
+      dry_run_{options_.dry_run} {
+  auto ks = std::make_unique<KillSwitch>(options_.kill_switch, options_.kill_switch_file);
+  kill_switch_ = ks.get();
+  chain_.add(std::move(ks));
+  chain_.add(std::make_unique<NamespaceAllowlist>(options_.namespaces));
+  chain_.add(std::make_unique<Cooldown>(options_.cooldown_ms));
+  chain_.add(std::make_unique<RateLimit>(options_.max_actions_per_hour_per_service, options_.max_actions_per_hour));
+  chain_.add(std::make_unique<MaxReplicas>(options_.max_replicas));
+  chain_.add(std::make_unique<DisruptionBudget>(options_.max_disruption_percent));
+}
+
+Remediator::~Remediator() = default;
+
+void Remediator::start(ServiceContext& ctx) {
+  bind(ctx);
+  consume(topics::kIncidents);
+  consume(topics::kActions);
+  consume(topics::kFeatures);
+  duplicate_snapshots_ = &ctx.metrics.counter("selfheal_remediator_duplicate_snapshots_total",
+                                              "Incident snapshots ignored because their revision was already seen");
+  kubernetes_seconds_ = &ctx.metrics.histogram("selfheal_remediator_kubernetes_request_seconds",
+                                               "Wall time of the remediator's Kubernetes API calls",
+                                               MetricsRegistry::latency_buckets_seconds());
+  pending_gauge_ = &ctx.metrics.gauge("selfheal_remediator_pending_approvals",
+                                      "Actions waiting for an operator's approval");
+  if (ctx.admin) {
+    KillSwitch* ks = kill_switch_;
+    ctx.admin->http().Post("/remediator/kill-switch", [ks](const httplib::Request& req, httplib::Response& res) {
+      std::string on = req.has_param("on") ? req.get_param_value("on") : "";
+      if (on != "true" && on != "false") {
+        res.status = 400;
+        res.set_content("{\"error\":\"query parameter 'on' must be true or false\"}", "application/json");
+        return;
+      }
+      ks->set_runtime(on == "true");
+      std::string why = ks->engaged_by();
+      res.set_content(std::string("{\"engaged\":") + (why.empty() ? "false" : "true") + "}", "application/json");
+    });
+    ctx.admin->http().Get("/remediator/kill-switch", [ks](const httplib::Request&, httplib::Response& res) {
+      std::string why = ks->engaged_by();
+      res.set_content(std::string("{\"engaged\":") + (why.empty() ? "false" : "true") + "}", "application/json");
+    });
+  }
+  log::info(kComponent, "{} playbooks; dry_run={} approval={} namespaces={}", playbooks_.all().size(),
+            options_.dry_run, options_.approval_required, options_.namespaces.size());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------------------------------
+
+void Remediator::handle(const Delivery& d) {
+  if (const auto* i = std::get_if<Incident>(&d.event)) on_incident(*i);
+  else if (const auto* a = std::get_if<RemediationAction>(&d.event)) on_action(*a);
+  else if (const auto* w = std::get_if<FeatureWindow>(&d.event)) on_features(*w);
+}
+
+void Remediator::on_incident(const Incident& inc) {
+  TimeMs now = ctx().clock.now();
+  auto [it, is_new] = incidents_.try_emplace(inc.id);
+  IncidentTrack& track = it->second;
+  if (!is_new && inc.revision <= track.revision) {
+    duplicate_snapshots_->inc();
+    return;  // seen already: never act twice on one snapshot
+  }
+  IncidentStatus before = track.status;
+  track.revision = inc.revision;
+  track.status = inc.status;
+
+  auto run_it = runs_.find(inc.id);
+  Run* run = run_it == runs_.end() ? nullptr : &run_it->second;
+  if (run) run->incident = inc;
+
+  if (inc.status == IncidentStatus::Resolved) {
+    if (run && run->phase == Phase::Verifying) {
+      publish_result(action_ref(run->action_id, inc.id, inc.service), ActionStatus::Verified,
+                     "the incident was resolved by the classifier", now);
+      run->verified = true;
+      run->phase = Phase::Done;
+    } else if (run && run->phase == Phase::AwaitingApproval) {
+      cancel_held(*run, "the incident resolved before the action was approved", now);
+      run->phase = Phase::Done;
+    } else if (run) {
+      run->phase = Phase::Done;
+    }
+    return;
+  }
+  if (inc.status == IncidentStatus::Escalated) {
+    // Humans own an escalated incident: stop here.
+    if (run && run->phase == Phase::AwaitingApproval) cancel_held(*run, "the incident was escalated", now);
+    if (run) run->phase = Phase::Done;
+    return;
+  }
+  bool relapse = !is_new && (before == IncidentStatus::Resolved || before == IncidentStatus::Escalated);
+  bool retyped = run && run->playbook != &playbooks_.for_type(inc.type);
+  if (!run || relapse || retyped) {
+    if (run && run->phase == Phase::AwaitingApproval)
+      cancel_held(*run, relapse ? "superseded by a relapse" : "superseded: the incident's type changed", now);
+    Run& fresh = start_run(inc, now);
+    if (relapse) fresh.carry = "relapse of " + inc.id;
+    drive(fresh, now);
+  }
+}
+
+void Remediator::on_action(const RemediationAction& a) {
+  TimeMs now = ctx().clock.now();
+  if (a.status == ActionStatus::Approved || a.status == ActionStatus::Rejected) {
+    auto held = approvals_.release(a.id);
+    if (!held) return;  // unknown, already decided, or timed out (the timeout is in the audit trail)
+    pending_gauge_->set(static_cast<double>(approvals_.size()));
+    const PlaybookStep* step = held_steps_.count(a.id) ? held_steps_[a.id] : nullptr;
+    held_steps_.erase(a.id);
+    Run* run = run_for_key(held->run_key);
+    RemediationAction action = held->action;
+    action.ts = now;
+    if (a.status == ActionStatus::Rejected) {
+      action.status = ActionStatus::Rejected;
+      action.reason = "rejected by an operator" + (a.reason.empty() ? std::string() : ": " + a.reason) +
+                      "; the playbook stops here";
+      publish(action);
+      if (run) run->phase = Phase::Done;
+      return;
+    }
+    action.reason = held->action.reason + "; approved by an operator";
+    if (run) run->phase = Phase::Ready;
+    decide(run, action, step, now, /*approved=*/true);
+    if (run && run->phase == Phase::Ready) drive(*run, now);
+    return;
+  }
+  // A pending action this remediator did not publish is a manual request (api POST /actions): it
+  // passes the same guardrails; the operator asking for it counts as the approval.
+  if (a.status == ActionStatus::Pending && !issued_ids_.count(a.id)) {
+    RemediationAction action = a;
+    action.ts = now;
+    if (action.namespace_name.empty()) action.namespace_name = "default";
+    decide(nullptr, action, nullptr, now, /*approved=*/true);
+  }
+}
+
+void Remediator::on_features(const FeatureWindow& w) {
+  if (w.source != FeatureSource::Metrics || !w.pod.empty()) return;
+  recovery_.observe(w, !service_under_incident(w.service));
+  TimeMs now = ctx().clock.now();
+  for (auto& [id, run] : runs_) {
+    if (run.phase != Phase::Verifying || run.incident.service != w.service || w.start < run.verify_since) continue;
+    std::string wrong = recovery_.problems(w, run.incident.type);
+    if (!wrong.empty()) {
+      run.healthy_streak = 0;
+      run.still_wrong = wrong;
+      continue;
+    }
+    if (++run.healthy_streak < options_.verify_healthy_windows) continue;
+    publish_result(action_ref(run.action_id, run.incident.id, run.incident.service), ActionStatus::Verified,
+                   w.service + " healthy for " + std::to_string(run.healthy_streak) +
+                       " consecutive windows (error ratio, latency, readiness" +
+                       (run.incident.type == IncidentType::MemoryLeak ? ", memory" : "") + " back in their band) after " +
+                       format_duration(w.end - run.verify_since),
+                   now);
+    run.verified = true;
+    run.phase = Phase::Done;
+  }
+}
+
+void Remediator::on_tick(TimeMs now) {
+  for (auto& held : approvals_.expire(now)) {
+    held_steps_.erase(held.action.id);
+    RemediationAction action = held.action;
+    action.ts = now;
+    action.status = ActionStatus::Skipped;
+    action.reason = "approval: no operator decision within " + format_duration(approvals_.timeout_ms());
+    publish(action);
+    if (Run* run = run_for_key(held.run_key)) stop_run(*run, action.id, action.reason, now, /*escalate=*/true);
+  }
+  if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
+  for (auto& [id, run] : runs_) {
+    if (run.phase != Phase::Verifying || now < run.verify_deadline) continue;
+    std::string step = step_label(*run.playbook, run.next_step - 1);
+    run.carry = step + " did not bring " + run.incident.service + " back within " +
+                format_duration(run.verify_deadline - run.verify_since) +
+                (run.still_wrong.empty() ? std::string(" (no healthy metrics window seen)") : ": " + run.still_wrong);
+    run.phase = Phase::Ready;
+    drive(run, now);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Playbook runs
+// ---------------------------------------------------------------------------------------------------
+
+Remediator::Run& Remediator::start_run(const Incident& inc, TimeMs now) {
+  IncidentTrack& track = incidents_[inc.id];
+  ++track.episode;
+  Run& run = runs_[inc.id];
+  run = Run{};
+  run.key = inc.id + "#" + std::to_string(track.episode);
+  run.incident = inc;
+  run.playbook = &playbooks_.for_type(inc.type);
+  log::info(kComponent, "incident {} ({} on {}): playbook {} ({} steps)", inc.id, to_string(inc.type), inc.service,
+            run.playbook->name, run.playbook->steps.size());
+  return run;
+}
+
+void Remediator::drive(Run& run, TimeMs now) {
+  while (run.phase == Phase::Ready) {
+    if (run.next_step >= run.playbook->steps.size()) {
+      if (!run.last_action_id.empty() && !run.verified)
+        stop_run(run, run.last_action_id,
+                 "playbook " + run.playbook->name + " exhausted" + (run.carry.empty() ? "" : " after " + run.carry),
+                 now, /*escalate=*/true);
+      else
+        run.phase = Phase::Done;
+      return;
+    }
+    const PlaybookStep& step = run.playbook->steps[run.next_step++];
+    take_step(run, step, now);
+  }
+}
+
+void Remediator::take_step(Run& run, const PlaybookStep& step, TimeMs now) {
+  const Incident& inc = run.incident;
+  RemediationAction action;
+  action.id = next_id();
+  action.ts = now;
+  action.incident_id = inc.id;
+  action.service = inc.service;
+  action.kind = step.action;
+  action.namespace_name = inc.namespace_name;
+  action.target = inc.service;
+  action.playbook = run.playbook->name;
+  action.step = static_cast<int>(run.next_step - 1);
+  std::string why = std::string(to_string(inc.type)) + " on " + inc.service + ": playbook " + run.playbook->name + " " +
+                    step_label(*run.playbook, run.next_step - 1);
+  if (!run.carry.empty()) why += ", because " + run.carry;
+  action.reason = why;
+  if (step.action == ActionKind::NotifyOnly) {
+    action.status = ActionStatus::Succeeded;
+    action.reason = why + ": " + (step.message.empty() ? std::string("notify only") : step.message);
+    publish(action);
+    return;
+  }
+  decide(&run, action, &step, now, /*approved=*/false);
+}
+
+bool Remediator::read_cluster(const std::string& ns, const std::string& deployment, ClusterSnapshot& out,
+                              std::string& error) {
+  std::int64_t t0 = monotonic_ns();
+  K8sResult r = kubernetes_->get_deployment(ns, deployment, out.deployment);
+  if (r.ok) r = kubernetes_->list_pods(ns, "app=" + deployment, out.pods);
+  if (kubernetes_seconds_) kubernetes_seconds_->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
+  if (!r.ok) {
+    error = "reading deployment " + ns + "/" + deployment + " failed: " + describe_result(r);
+    return false;
+  }
+  out.loaded = true;
+  return true;
+}
+
+void Remediator::decide(Run* run, RemediationAction action, const PlaybookStep* step, TimeMs now, bool approved) {
+  ProposedAction p;
+  p.run_key = run ? run->key : "manual:" + action.id;
+  p.incident_id = action.incident_id;
+  p.service = action.service;
+  p.namespace_name = action.namespace_name;
+  p.kind = action.kind;
+
+  auto refuse = [&](const Verdict& v) {
+    action.ts = now;
+    action.status = ActionStatus::Skipped;
+    action.reason = v.guardrail + ": " + v.reason + " (wanted: " + action.reason + ")";
+    publish(action);
+    if (run) stop_run(*run, action.id, "guardrail " + v.guardrail + " refused it", now, /*escalate=*/true);
+  };
+  auto fail = [&](const std::string& why) {
+    action.ts = now;
+    action.status = ActionStatus::Failed;
+    action.reason += "; " + why;
+    publish(action);
+    publish_result(action, ActionStatus::Failed, why, now);
+    if (run) step_failed(*run, action.id, why, now);
+  };
+
+  std::string notes;
+  Verdict v = chain_.check(p, now, /*cluster_phase=*/false, notes);
+  if (!v.allowed) return refuse(v);
+
+  ClusterSnapshot snapshot;
+  if (reads_workload(action.kind)) {
+    std::string error;
+    if (!read_cluster(action.namespace_name, action.service, snapshot, error)) return fail(error);
+    p.cluster = &snapshot;
+    if (action.kind == ActionKind::DeletePod) {
+      // Approved or manual actions keep the pod they named; a fresh step picks one now.
+      std::string pod = action.target != action.service ? action.target : std::string();
+      if (run && step && !approved)
+        pod = step->pod == PodSelector::IncidentOrWorst ? run->incident.target_pod : std::string();
+      if (pod.empty()) {
+        const K8sPod* worst = worst_pod(snapshot.pods);
+        if (!worst) return fail("no pod of " + action.namespace_name + "/" + action.service + " to delete");
+        pod = worst->name;
+        notes += (notes.empty() ? "" : "; ") + std::string("worst pod by the API: ") + pod;
+      }
+      action.target = pod;
+      p.pod = pod;
+    } else if (action.kind == ActionKind::ScaleDeployment) {
+      p.current_replicas = snapshot.deployment.replicas;
+      if (run && step && !approved) {
+        p.desired_replicas = step->replicas ? *step->replicas : p.current_replicas + step->by.value_or(0);
+      } else {
+        p.desired_replicas = action.replicas;  // approved or manual: what was asked
+      }
+      p.desired_replicas = std::max(1, p.desired_replicas);
+      action.target = action.service;
+    }
+    v = chain_.check(p, now, /*cluster_phase=*/true, notes);
+    if (!v.allowed) return refuse(v);
+    if (action.kind == ActionKind::ScaleDeployment) {
+      action.replicas = p.desired_replicas;
+      if (action.replicas == p.current_replicas)
+        return refuse(Verdict{false, "max_replicas", action.service + " already has " +
+                                                         std::to_string(p.current_replicas) + " replicas", {}});
+    }
+  }
+  if (!notes.empty() && action.reason.find(notes) == std::string::npos) action.reason += " [" + notes + "]";
+
+  if (approvals_.required() && !approved) {
+    action.ts = now;
+    action.status = ActionStatus::Pending;
+    action.reason += "; waiting for approval (timeout " + format_duration(approvals_.timeout_ms()) + ")";
+    publish(action);
+    approvals_.hold(action, run ? run->key : std::string(), now);
+    if (step) held_steps_[action.id] = step;
+    pending_gauge_->set(static_cast<double>(approvals_.size()));
+    if (run) {
+      run->phase = Phase::AwaitingApproval;
+      run->action_id = action.id;
+    }
+    return;
+  }
+  execute(run, std::move(action), p, now);
+  if (run && run->phase == Phase::Verifying && step) {
+    // start_verification already set the default deadline; a step may ask for its own.
+    if (step->verify_within_ms > 0) run->verify_deadline = run->verify_since + step->verify_within_ms;
+  }
+}
+
+void Remediator::execute(Run* run, RemediationAction action, const ProposedAction& proposed, TimeMs now) {
+  action.ts = now;
+  if (dry_run_.enabled) {
+    action.status = ActionStatus::DryRun;
+    action.dry_run = true;
+    action.reason += "; dry run: not executed";
+    publish(action);
+    chain_.record(proposed, now);
+    if (run) start_verification(*run, action.id, nullptr, now);
+    return;
+  }
+  action.status = ActionStatus::Executing;
+  publish(action);
+  K8sResult r = call_kubernetes(action, now);
+  if (!r.ok) {
+    std::string why = std::string(to_string(action.kind)) + " " + action.namespace_name + "/" + action.target +
+                      " failed: " + describe_result(r);
+    action.status = ActionStatus::Failed;
+    action.reason += "; " + why;
+    publish(action);
+    publish_result(action, ActionStatus::Failed, describe_result(r), now);
+    if (run) step_failed(*run, action.id, why, now);
+    return;
+  }
+  action.status = ActionStatus::Succeeded;
+  publish(action);
+  publish_result(action, ActionStatus::Succeeded, describe_result(r), now);
+  chain_.record(proposed, now);
+  if (run) start_verification(*run, action.id, nullptr, now);
+}
+
+K8sResult Remediator::call_kubernetes(const RemediationAction& a, TimeMs now) {
+  std::int64_t t0 = monotonic_ns();
+  K8sResult r;
+  switch (a.kind) {
+    case ActionKind::DeletePod: r = kubernetes_->delete_pod(a.namespace_name, a.target); break;
+    case ActionKind::RolloutRestart: r = kubernetes_->rollout_restart(a.namespace_name, a.target, now); break;
+    case ActionKind::ScaleDeployment: r = kubernetes_->scale_deployment(a.namespace_name, a.target, a.replicas); break;
+    case ActionKind::ClearState: r = kubernetes_->clear_state(a.namespace_name, a.service); break;
+    case ActionKind::NotifyOnly: r.ok = true; break;
+  }
+  if (kubernetes_seconds_) kubernetes_seconds_->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
+  return r;
+}
+
+void Remediator::start_verification(Run& run, const std::string& action_id, const PlaybookStep*, TimeMs now) {
+  run.phase = Phase::Verifying;
+  run.action_id = action_id;
+  run.last_action_id = action_id;
+  run.verify_since = now;
+  run.verify_deadline = now + options_.verify_deadline_ms;
+  run.healthy_streak = 0;
+  run.still_wrong.clear();
+}
+
+void Remediator::step_failed(Run& run, const std::string& action_id, const std::string& why, TimeMs now) {
+  run.last_action_id = action_id;
+  run.carry = step_label(*run.playbook, run.next_step - 1) + " failed: " + why;
+  run.phase = Phase::Ready;  // drive() takes the next step, or escalates
+}
+
+void Remediator::stop_run(Run& run, const std::string& action_id, const std::string& why, TimeMs now, bool escalate) {
+  run.phase = Phase::Done;
+  if (!escalate) return;
+  // not_recovered is the remediator giving up: the classifier escalates the incident to a human.
+  publish_result(action_ref(action_id, run.incident.id, run.incident.service), ActionStatus::NotRecovered,
+                 why + "; escalating to a human", now);
+}
+
+void Remediator::cancel_held(Run& run, const std::string& why, TimeMs now) {
+  for (auto& held : approvals_.cancel_run(run.key)) {
+    held_steps_.erase(held.action.id);
+    RemediationAction action = held.action;
+    action.ts = now;
+    action.status = ActionStatus::Skipped;
+    action.reason = "approval: withdrawn, " + why;
+    publish(action);
+  }
+  if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
+}
+
+Remediator::Run* Remediator::run_for_key(const std::string& key) {
+  if (key.empty()) return nullptr;
+  auto it = runs_.find(key.substr(0, key.rfind('#')));
+  return it != runs_.end() && it->second.key == key ? &it->second : nullptr;
+}
+
+bool Remediator::service_under_incident(const std::string& service) const {
+  for (const auto& [id, run] : runs_)
+    if (run.incident.service == service && run.phase != Phase::Done) return true;
+  for (const auto& [id, run] : runs_)
+    if (run.incident.service == service &&
+        (run.incident.status == IncidentStatus::Open || run.incident.status == IncidentStatus::Mitigating))
+      return true;
+  return false;
+}
+
+void Remediator::publish(RemediationAction action) {
+  issued_ids_.insert(action.id);
+  ctx().metrics
+      .counter("selfheal_remediator_decisions_total", "Remediation decisions published, by status",
+               {{"status", std::string(to_string(action.status))}})
+      .inc();
+  if (action.status == ActionStatus::Skipped) {
+    std::string guardrail = action.reason.substr(0, action.reason.find(':'));
+    ctx().metrics
+        .counter("selfheal_remediator_guardrail_refusals_total", "Actions refused, by guardrail",
+                 {{"guardrail", guardrail}})
+        .inc();
+  }
+  log::info(kComponent, "{} {} {}/{} [{}]: {}", action.id, to_string(action.kind), action.namespace_name,
+            action.target, to_string(action.status), action.reason);
+  emit(topics::kActions, std::move(action));
+}
+
+void Remediator::publish_result(const RemediationAction& action, ActionStatus status, std::string detail, TimeMs now) {
+  ActionResult r;
+  r.id = next_id();
+  r.ts = now;
+  r.action_id = action.id;
+  r.incident_id = action.incident_id;
+  r.service = action.service;
+  r.status = status;
+  r.detail = std::move(detail);
+  ctx().metrics
+      .counter("selfheal_remediator_results_total", "Action results published, by status",
+               {{"status", std::string(to_string(status))}})
+      .inc();
+  emit(topics::kActions, std::move(r));
+}
+
+}  // namespace selfheal::remediation

@@ -1,0 +1,140 @@
+// The remediator service: turns incidents into playbook steps, passes each step through the
+// guardrails, executes it through the Kubernetes API (or holds it for approval, or only records it
+// in dry-run), then watches the service's metrics for recovery and takes the next step or escalates.
+// Every decision is published on `actions` (RemediationAction / ActionResult): that stream is the
+// audit trail.
+//
+// Lifecycle: construct -> start(ctx) -> on_tick()/poll() from one executor thread -> stop().
+// Threading: everything runs on the executor thread, except the kill switch's runtime flag, which
+// the admin route flips from the HTTP thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "remediator/guardrails/approval_gate.hpp"
+#include "remediator/guardrails/chain.hpp"
+#include "remediator/guardrails/dry_run.hpp"
+#include "remediator/guardrails/kill_switch.hpp"
+#include "remediator/kubernetes_client.hpp"
+#include "remediator/playbook.hpp"
+#include "remediator/recovery_check.hpp"
+#include "runtime/event_service.hpp"
+
+namespace selfheal {
+
+class ConfigSchema;
+class Config;
+class Counter;
+class Gauge;
+class Histogram;
+
+namespace remediation {
+
+struct RemediatorOptions {
+  bool dry_run = false;
+  bool kill_switch = false;
+  std::string kill_switch_file;
+  std::vector<std::string> namespaces{"shop"};
+  std::int64_t cooldown_ms = 5 * 60 * 1000;
+  int max_actions_per_hour_per_service = 6;
+  int max_actions_per_hour = 20;
+  int max_replicas = 10;
+  double max_disruption_percent = 50;
+  bool approval_required = false;
+  std::int64_t approval_timeout_ms = 10 * 60 * 1000;
+  std::int64_t verify_deadline_ms = 3 * 60 * 1000;
+  int verify_healthy_windows = 3;
+
+  // Throws ConfigError naming the key when a value is out of range.
+  static RemediatorOptions from_config(const Config& config);
+};
+
+// Declares every remediator.* key.
+void declare_remediator_config(ConfigSchema& schema);
+
+class Remediator final : public EventService {
+ public:
+  Remediator(RemediatorOptions options, PlaybookSet playbooks, std::unique_ptr<KubernetesClient> kubernetes);
+  ~Remediator() override;
+
+  std::string_view name() const override { return "remediator"; }
+  void start(ServiceContext& ctx) override;
+  void on_tick(TimeMs now) override;
+
+  KillSwitch& kill_switch() { return *kill_switch_; }
+  std::size_t pending_approvals() const { return approvals_.size(); }
+
+ protected:
+  void handle(const Delivery& d) override;
+
+ private:
+  enum class Phase { Ready, AwaitingApproval, Verifying, Done };
+
+  // One pass of one incident's playbook. A relapse or a change of type starts a new run.
+  struct Run {
+    std::string key;  // "<incident id>#<episode>"
+    Incident incident;
+    const Playbook* playbook = nullptr;
+    std::size_t next_step = 0;  // the step to start next
+    Phase phase = Phase::Ready;
+    std::string action_id;      // the step in flight (approval or verification)
+    std::string last_action_id; // the last step that touched the cluster (for escalation)
+    bool verified = false;
+    TimeMs verify_since = 0;
+    TimeMs verify_deadline = 0;
+    int healthy_streak = 0;
+    std::string still_wrong;    // what the last unhealthy window showed
+    std::string carry;          // why the next step is being taken
+  };
+  struct IncidentTrack {
+    std::uint32_t revision = 0;
+    IncidentStatus status = IncidentStatus::Open;
+    int episode = 0;
+  };
+
+  void on_incident(const Incident& incident);
+  void on_action(const RemediationAction& action);
+  void on_features(const FeatureWindow& window);
+
+  Run& start_run(const Incident& incident, TimeMs now);
+  void drive(Run& run, TimeMs now);
+  void take_step(Run& run, const PlaybookStep& step, TimeMs now);
+  // Guardrails, cluster read, then approval or execution. `run` is null for manual requests.
+  void decide(Run* run, RemediationAction action, const PlaybookStep* step, TimeMs now, bool approved);
+  void execute(Run* run, RemediationAction action, const ProposedAction& proposed, TimeMs now);
+  K8sResult call_kubernetes(const RemediationAction& action, TimeMs now);
+  bool read_cluster(const std::string& ns, const std::string& deployment, ClusterSnapshot& out, std::string& error);
+  void start_verification(Run& run, const std::string& action_id, const PlaybookStep* step, TimeMs now);
+  void step_failed(Run& run, const std::string& action_id, const std::string& why, TimeMs now);
+  void stop_run(Run& run, const std::string& action_id, const std::string& why, TimeMs now, bool escalate);
+  void cancel_held(Run& run, const std::string& why, TimeMs now);
+  void publish(RemediationAction action);
+  void publish_result(const RemediationAction& action, ActionStatus status, std::string detail, TimeMs now);
+  bool service_under_incident(const std::string& service) const;
+  Run* run_for_key(const std::string& key);
+
+  RemediatorOptions options_;
+  PlaybookSet playbooks_;
+  std::unique_ptr<KubernetesClient> kubernetes_;
+  KillSwitch* kill_switch_ = nullptr;  // owned by chain_
+  GuardrailChain chain_;
+  ApprovalGate approvals_;
+  DryRun dry_run_;
+  RecoveryCheck recovery_;
+
+  std::map<std::string, IncidentTrack> incidents_;  // by incident id
+  std::map<std::string, Run> runs_;                 // by incident id: the current run
+  std::set<std::string> issued_ids_;                // action ids this remediator published
+  std::map<std::string, const PlaybookStep*> held_steps_;  // pending action id -> its step
+
+  Counter* duplicate_snapshots_ = nullptr;
+  Histogram* kubernetes_seconds_ = nullptr;
+  Gauge* pending_gauge_ = nullptr;
+};
+
+}  // namespace remediation
+}  // namespace selfheal

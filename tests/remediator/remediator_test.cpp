@@ -1,0 +1,656 @@
+// The remediator service end to end over an in-process bus and a fake Kubernetes API: playbook
+// defaults, guardrails as recorded in the audit trail, approvals, kill switch, dry-run,
+// verification, escalation, idempotency and Kubernetes errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "bus/in_process_bus.hpp"
+#include "contracts/feature_names.hpp"
+#include "contracts/topics.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/metrics.hpp"
+#include "fake_kubernetes.hpp"
+#include "remediator/remediator.hpp"
+
+namespace selfheal::remediation {
+namespace {
+
+constexpr TimeMs kT0 = 1'800'000'000'000;
+constexpr TimeMs kSec = 1000;
+constexpr TimeMs kMin = 60 * kSec;
+
+// One remediator on a bus, driven by hand: publish inputs, tick the clock, read the audit trail.
+class Harness {
+ public:
+  explicit Harness(RemediatorOptions options = quiet_options(), PlaybookSet playbooks = PlaybookSet::defaults())
+      : bus_({4, 65536}, &metrics_), clock_(kT0), config_(schema_),
+        ctx_{bus_, clock_, config_, metrics_, nullptr, nullptr, "r1"} {
+    auto fake = std::make_unique<testing::FakeKubernetes>();
+    kube = fake.get();
+    for (const char* svc : {"orders", "payments", "search", "cache"}) kube->add_deployment("shop", svc, 3);
+    audit_ = bus_.subscribe(topics::kActions, "audit");
+    remediator = std::make_unique<Remediator>(std::move(options), std::move(playbooks), std::move(fake));
+    remediator->start(ctx_);
+  }
+
+  // Guardrails that stay out of the way unless a test turns them on.
+  static RemediatorOptions quiet_options() {
+    RemediatorOptions o;
+    o.kill_switch_file = "";
+    return o;
+  }
+
+  void incident(const Incident& inc) {
+    bus_.publish(topics::kIncidents, inc);
+    pump();
+  }
+  void publish_action(const RemediationAction& a) {
+    bus_.publish(topics::kActions, a);
+    pump();
+  }
+  void operator_decision(const std::string& action_id, ActionStatus decision, const std::string& service = "orders") {
+    RemediationAction a;
+    a.id = action_id;
+    a.ts = clock_.now();
+    a.service = service;
+    a.status = decision;
+    bus_.publish(topics::kActions, a);
+    pump();
+  }
+  // One service-level metrics window of [now - 10s, now).
+  void window(const std::string& service, bool healthy) {
+    FeatureWindow w;
+    w.id = "fw-" + std::to_string(++windows_);
+    w.start = clock_.now() - 10 * kSec;
+    w.end = clock_.now();
+    w.service = service;
+    w.set(std::string(feature_names::kErrorRatio), healthy ? 0.001 : 0.30);
+    w.set(std::string(feature_names::kLatencyP95), healthy ? 0.08 : 2.5);
+    w.set(std::string(feature_names::kPods), 3);
+    w.set(std::string(feature_names::kPodsReady), 3);
+    w.set(std::string(feature_names::kMemoryUtilMax), 0.45);
+    w.set(std::string(feature_names::kCpuUtilMean), 0.30);
+    bus_.publish(topics::kFeatures, w);
+    pump();
+  }
+  // Advances time in 10 s ticks, with one metrics window per tick for `service` when given.
+  void advance(TimeMs by, const std::string& service = "", bool healthy = false) {
+    for (TimeMs done = 0; done < by; done += 10 * kSec) {
+      clock_.advance(10 * kSec);
+      remediator->on_tick(clock_.now());
+      pump();
+      if (!service.empty()) window(service, healthy);
+    }
+  }
+  void pump() {
+    while (remediator->poll() > 0) {
+    }
+    std::vector<Delivery> got;
+    while (audit_->poll(got, 1000) > 0) {
+    }
+    for (auto& d : got) {
+      if (auto* a = std::get_if<RemediationAction>(&d.event)) actions.push_back(*a);
+      if (auto* r = std::get_if<ActionResult>(&d.event)) results.push_back(*r);
+    }
+  }
+
+  // The audit trail, filtered.
+  std::vector<RemediationAction> with_status(ActionStatus s) const {
+    std::vector<RemediationAction> out;
+    for (const auto& a : actions)
+      if (a.status == s) out.push_back(a);
+    return out;
+  }
+  std::vector<ActionResult> results_with(ActionStatus s) const {
+    std::vector<ActionResult> out;
+    for (const auto& r : results)
+      if (r.status == s) out.push_back(r);
+    return out;
+  }
+  TimeMs now() const { return clock_.now(); }
+  MetricsRegistry& metrics() { return metrics_; }
+
+  testing::FakeKubernetes* kube = nullptr;
+  std::unique_ptr<Remediator> remediator;
+  std::vector<RemediationAction> actions;
+  std::vector<ActionResult> results;
+
+ private:
+  MetricsRegistry metrics_;
+  InProcessBus bus_;
+  SimClock clock_;
+  ConfigSchema schema_;
+  Config config_;
+  ServiceContext ctx_;
+  std::unique_ptr<Subscription> audit_;
+  int windows_ = 0;
+};
+
+Incident make_incident(IncidentType type, const std::string& service = "orders", const std::string& id = "inc-1",
+                       std::uint32_t revision = 1) {
+  Incident i;
+  i.id = id;
+  i.revision = revision;
+  i.type = type;
+  i.status = IncidentStatus::Open;
+  i.service = service;
+  i.namespace_name = "shop";
+  i.opened_at = i.updated_at = kT0;
+  return i;
+}
+
+std::vector<std::string> calls_of(const Harness& h) { return h.kube->calls; }
+
+// ---------------------------------------------------------------------------------------------------
+// Playbook defaults, as executed
+// ---------------------------------------------------------------------------------------------------
+
+TEST(Remediator, MemoryLeakDeletesTheIncidentsPod) {
+  Harness h;
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = h.kube->pods[1].name;
+  h.incident(inc);
+  ASSERT_EQ(calls_of(h), std::vector<std::string>{"delete_pod shop/" + inc.target_pod});
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].kind, ActionKind::DeletePod);
+  EXPECT_EQ(ok[0].target, inc.target_pod);
+  EXPECT_EQ(ok[0].playbook, "memory-leak");
+  EXPECT_EQ(ok[0].step, 0);
+  EXPECT_EQ(ok[0].incident_id, "inc-1");
+  EXPECT_NE(ok[0].reason.find("memory_leak on orders"), std::string::npos) << ok[0].reason;
+  // executing, then succeeded, under one action id; and Kubernetes' answer as a result.
+  ASSERT_EQ(h.with_status(ActionStatus::Executing).size(), 1u);
+  EXPECT_EQ(h.with_status(ActionStatus::Executing)[0].id, ok[0].id);
+  ASSERT_EQ(h.results_with(ActionStatus::Succeeded).size(), 1u);
+  EXPECT_EQ(h.results_with(ActionStatus::Succeeded)[0].action_id, ok[0].id);
+  EXPECT_NE(h.results_with(ActionStatus::Succeeded)[0].detail.find("HTTP 200"), std::string::npos);
+}
+
+TEST(Remediator, MemoryLeakWithoutTargetPodDeletesTheWorstPodFoundThroughTheApi) {
+  Harness h;
+  auto& oom = h.kube->pods[2];  // orders' third pod was OOM-killed twice
+  oom.last_termination_reason = "OOMKilled";
+  oom.restarts = 2;
+  std::string expected = oom.name;
+  h.incident(make_incident(IncidentType::MemoryLeak));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"delete_pod shop/" + expected});
+  ASSERT_EQ(h.with_status(ActionStatus::Succeeded).size(), 1u);
+  EXPECT_NE(h.with_status(ActionStatus::Succeeded)[0].reason.find("worst pod"), std::string::npos);
+}
+
+TEST(Remediator, CpuSaturationScalesUpByOne) {
+  Harness h;
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 4"});
+  ASSERT_EQ(h.with_status(ActionStatus::Succeeded).size(), 1u);
+  EXPECT_EQ(h.with_status(ActionStatus::Succeeded)[0].replicas, 4);
+}
+
+TEST(Remediator, CpuSaturationTakesTheSecondStepWhenTheFirstDoesNotRecover) {
+  Harness h;
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  h.advance(2 * kMin + 10 * kSec, "orders", /*healthy=*/false);
+  EXPECT_EQ(calls_of(h), (std::vector<std::string>{"scale_deployment shop/orders 4", "scale_deployment shop/orders 5"}));
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 2u);
+  EXPECT_EQ(ok[1].step, 1);
+  EXPECT_NE(ok[1].reason.find("did not bring orders back within 2m"), std::string::npos) << ok[1].reason;
+  EXPECT_NE(ok[1].reason.find("error_ratio"), std::string::npos) << ok[1].reason;
+}
+
+TEST(Remediator, TrafficSurgeScalesUpByTwo) {
+  Harness h;
+  h.incident(make_incident(IncidentType::TrafficSurge));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 5"});
+}
+
+TEST(Remediator, CrashLoopRestartsThenNotifies) {
+  Harness h;
+  h.incident(make_incident(IncidentType::CrashLoop));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/orders"});
+  h.advance(3 * kMin + 10 * kSec, "orders", false);
+  EXPECT_EQ(calls_of(h).size(), 1u) << "a notification makes no Kubernetes call";
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 2u);
+  EXPECT_EQ(ok[1].kind, ActionKind::NotifyOnly);
+  EXPECT_NE(ok[1].reason.find("roll back"), std::string::npos) << ok[1].reason;
+  // The playbook is exhausted without recovery: escalate.
+  auto nr = h.results_with(ActionStatus::NotRecovered);
+  ASSERT_EQ(nr.size(), 1u);
+  EXPECT_EQ(nr[0].action_id, ok[0].id);
+  EXPECT_NE(nr[0].detail.find("escalating"), std::string::npos) << nr[0].detail;
+}
+
+TEST(Remediator, BadStateClearsStateThenRestarts) {
+  Harness h;
+  h.incident(make_incident(IncidentType::BadState, "cache"));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"clear_state shop/cache"});
+  h.advance(2 * kMin + 10 * kSec, "cache", false);
+  EXPECT_EQ(calls_of(h), (std::vector<std::string>{"clear_state shop/cache", "rollout_restart shop/cache"}));
+}
+
+TEST(Remediator, ErrorBurstRestartsThenNotifies) {
+  Harness h;
+  h.incident(make_incident(IncidentType::ErrorBurst, "payments"));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/payments"});
+}
+
+TEST(Remediator, DbLatencyDependencyOutageAndUnknownOnlyNotify) {
+  for (IncidentType type : {IncidentType::DbLatency, IncidentType::DependencyOutage, IncidentType::Unknown}) {
+    Harness h;
+    h.incident(make_incident(type, "payments"));
+    h.advance(10 * kMin, "payments", false);
+    EXPECT_TRUE(calls_of(h).empty()) << to_string(type);
+    ASSERT_EQ(h.actions.size(), 1u) << to_string(type);
+    EXPECT_EQ(h.actions[0].kind, ActionKind::NotifyOnly);
+    EXPECT_EQ(h.actions[0].status, ActionStatus::Succeeded);
+    EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty()) << "nothing was tried, nothing to escalate";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification and escalation
+// ---------------------------------------------------------------------------------------------------
+
+TEST(Remediator, HealthyWindowsAfterTheActionVerifyIt) {
+  Harness h;
+  h.incident(make_incident(IncidentType::ErrorBurst));
+  // Baseline-free: absolute ceilings. Two healthy windows are not yet enough (3 required).
+  h.advance(20 * kSec, "orders", true);
+  EXPECT_TRUE(h.results_with(ActionStatus::Verified).empty());
+  h.advance(10 * kSec, "orders", true);
+  auto v = h.results_with(ActionStatus::Verified);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].action_id, h.with_status(ActionStatus::Succeeded)[0].id);
+  EXPECT_NE(v[0].detail.find("3 consecutive windows"), std::string::npos) << v[0].detail;
+  // Verified: no further step even after the deadline.
+  h.advance(5 * kMin, "orders", false);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty());
+}
+
+TEST(Remediator, AnUnhealthyWindowResetsTheStreak) {
+  Harness h;
+  h.incident(make_incident(IncidentType::ErrorBurst));
+  h.advance(20 * kSec, "orders", true);
+  h.advance(10 * kSec, "orders", false);
+  h.advance(20 * kSec, "orders", true);
+  EXPECT_TRUE(h.results_with(ActionStatus::Verified).empty());
+  h.advance(10 * kSec, "orders", true);
+  EXPECT_EQ(h.results_with(ActionStatus::Verified).size(), 1u);
+}
+
+TEST(Remediator, ClassifierResolvingTheIncidentVerifiesTheStepInFlight) {
+  Harness h;
+  auto inc = make_incident(IncidentType::CpuSaturation);
+  h.incident(inc);
+  inc.revision = 2;
+  inc.status = IncidentStatus::Resolved;
+  h.incident(inc);
+  auto v = h.results_with(ActionStatus::Verified);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_NE(v[0].detail.find("resolved by the classifier"), std::string::npos);
+  h.advance(5 * kMin, "orders", false);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+}
+
+TEST(Remediator, VerifyThenNextStepThenEscalate) {
+  Harness h;
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = h.kube->pods[0].name;
+  h.incident(inc);
+  h.advance(3 * kMin + 10 * kSec, "orders", false);  // step 1's deadline (3m) passes
+  ASSERT_EQ(calls_of(h).size(), 2u);
+  EXPECT_EQ(calls_of(h)[1], "rollout_restart shop/orders");
+  EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty()) << "still a step to take: no escalation yet";
+  h.advance(5 * kMin + 10 * kSec, "orders", false);  // step 2's deadline (5m) passes
+  auto nr = h.results_with(ActionStatus::NotRecovered);
+  ASSERT_EQ(nr.size(), 1u);
+  EXPECT_EQ(nr[0].incident_id, "inc-1");
+  EXPECT_EQ(nr[0].action_id, h.with_status(ActionStatus::Succeeded).back().id);
+  EXPECT_NE(nr[0].detail.find("playbook memory-leak exhausted"), std::string::npos) << nr[0].detail;
+  EXPECT_NE(nr[0].detail.find("escalating"), std::string::npos) << nr[0].detail;
+  h.advance(10 * kMin, "orders", false);
+  EXPECT_EQ(calls_of(h).size(), 2u);
+  EXPECT_EQ(h.results_with(ActionStatus::NotRecovered).size(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Idempotency and relapses
+// ---------------------------------------------------------------------------------------------------
+
+TEST(Remediator, DuplicateSnapshotsCauseNoDuplicateAction) {
+  Harness h;
+  auto inc = make_incident(IncidentType::CrashLoop);
+  h.incident(inc);
+  h.incident(inc);  // redelivered
+  inc.revision = 2;
+  inc.status = IncidentStatus::Mitigating;  // the classifier saw our action
+  h.incident(inc);
+  inc.revision = 3;
+  inc.evidence.push_back(Evidence{"metric", "restarts", "more restarts", 4, 0, kT0});
+  h.incident(inc);
+  inc.revision = 2;  // stale, out of order
+  h.incident(inc);
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/orders"});
+  EXPECT_EQ(h.with_status(ActionStatus::Succeeded).size(), 1u);
+}
+
+TEST(Remediator, RelapseStartsANewRunThatTheCooldownHolds) {
+  Harness h;
+  auto inc = make_incident(IncidentType::ErrorBurst);
+  h.incident(inc);
+  inc.revision = 2;
+  inc.status = IncidentStatus::Resolved;
+  h.incident(inc);
+  h.advance(kMin);
+  inc.revision = 3;
+  inc.status = IncidentStatus::Open;  // relapse within the 5m cooldown
+  h.incident(inc);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  auto skipped = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].reason.rfind("cooldown: shop/orders was acted on 1m", 0), 0u) << skipped[0].reason;
+  ASSERT_EQ(h.results_with(ActionStatus::NotRecovered).size(), 1u);
+  EXPECT_NE(h.results_with(ActionStatus::NotRecovered)[0].detail.find("guardrail cooldown"), std::string::npos);
+
+  // After the cooldown a further relapse is acted on again.
+  inc.revision = 4;
+  inc.status = IncidentStatus::Resolved;
+  h.incident(inc);
+  h.advance(5 * kMin);
+  inc.revision = 5;
+  inc.status = IncidentStatus::Open;
+  h.incident(inc);
+  EXPECT_EQ(calls_of(h).size(), 2u);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Guardrails as the audit trail shows them
+// ---------------------------------------------------------------------------------------------------
+
+TEST(Remediator, KillSwitchStopsEverythingAndSaysSo) {
+  auto o = Harness::quiet_options();
+  o.kill_switch = true;
+  Harness h(o);
+  h.incident(make_incident(IncidentType::CrashLoop));
+  EXPECT_TRUE(calls_of(h).empty());
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].reason.rfind("kill_switch: all actions are stopped", 0), 0u) << s[0].reason;
+  EXPECT_EQ(h.results_with(ActionStatus::NotRecovered).size(), 1u);
+}
+
+TEST(Remediator, KillSwitchFlipsAtRuntimeThroughItsFile) {
+  auto file = std::filesystem::temp_directory_path() / ("selfheal-rem-kill-" + std::to_string(::getpid()));
+  std::filesystem::remove(file);
+  auto o = Harness::quiet_options();
+  o.kill_switch_file = file.string();
+  Harness h(o);
+  std::ofstream(file) << "";
+  h.incident(make_incident(IncidentType::CrashLoop, "orders", "inc-1"));
+  EXPECT_TRUE(calls_of(h).empty());
+  std::filesystem::remove(file);
+  h.incident(make_incident(IncidentType::CrashLoop, "payments", "inc-2"));
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/payments"});
+  h.remediator->kill_switch().set_runtime(true);
+  h.incident(make_incident(IncidentType::CrashLoop, "search", "inc-3"));
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  EXPECT_EQ(h.with_status(ActionStatus::Skipped).size(), 2u);
+}
+
+TEST(Remediator, DryRunDecidesButNeverCallsTheApi) {
+  auto o = Harness::quiet_options();
+  o.dry_run = true;
+  Harness h(o);
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = h.kube->pods[0].name;
+  h.incident(inc);
+  for (const auto& c : calls_of(h)) ADD_FAILURE() << "dry run called " << c;
+  auto d = h.with_status(ActionStatus::DryRun);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(d[0].dry_run);
+  EXPECT_EQ(d[0].target, inc.target_pod);
+  // The run goes on as it would live: next step after the deadline, also only recorded.
+  h.advance(3 * kMin + 10 * kSec, "orders", false);
+  EXPECT_TRUE(calls_of(h).empty());
+  ASSERT_EQ(h.with_status(ActionStatus::DryRun).size(), 2u);
+  EXPECT_EQ(h.with_status(ActionStatus::DryRun)[1].kind, ActionKind::RolloutRestart);
+}
+
+TEST(Remediator, NamespaceOutsideTheAllowlistIsSkipped) {
+  Harness h;
+  auto inc = make_incident(IncidentType::CrashLoop);
+  inc.namespace_name = "kube-system";
+  h.incident(inc);
+  EXPECT_TRUE(calls_of(h).empty());
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].reason.rfind("namespace_allowlist: namespace 'kube-system'", 0), 0u) << s[0].reason;
+}
+
+TEST(Remediator, RateLimitPerServiceIsRecorded) {
+  auto o = Harness::quiet_options();
+  o.cooldown_ms = 0;
+  o.max_actions_per_hour_per_service = 1;
+  Harness h(o);
+  h.incident(make_incident(IncidentType::CrashLoop, "orders", "inc-1"));
+  h.incident(make_incident(IncidentType::ErrorBurst, "orders", "inc-2"));
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].incident_id, "inc-2");
+  EXPECT_EQ(s[0].reason.rfind("rate_limit: 1 actions on shop/orders", 0), 0u) << s[0].reason;
+  h.incident(make_incident(IncidentType::ErrorBurst, "payments", "inc-3"));
+  EXPECT_EQ(calls_of(h).size(), 2u) << "another service has its own allowance";
+}
+
+TEST(Remediator, MaxReplicasCapsAndRefuses) {
+  auto o = Harness::quiet_options();
+  o.max_replicas = 4;
+  Harness h(o);
+  h.incident(make_incident(IncidentType::TrafficSurge, "orders", "inc-1"));  // 3 + 2 -> capped at 4
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 4"});
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_NE(ok[0].reason.find("capped at 4"), std::string::npos) << ok[0].reason;
+  h.incident(make_incident(IncidentType::CpuSaturation, "orders", "inc-2"));  // already at 4
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  // (the cooldown would also hold it: check on another service at the maximum)
+  h.kube->deployments["shop/search"].replicas = 4;
+  h.incident(make_incident(IncidentType::CpuSaturation, "search", "inc-3"));
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[1].reason.rfind("max_replicas:", 0), 0u) << s[1].reason;
+}
+
+TEST(Remediator, DisruptionBudgetRefusesWhenTooManyPodsAreDown) {
+  auto o = Harness::quiet_options();
+  o.max_disruption_percent = 34;  // ceil(3 x 34%) = 2 pods of 3
+  Harness h(o);
+  h.kube->pods[0].ready = false;
+  h.kube->pods[1].ready = false;  // orders: 2 of 3 already down
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = h.kube->pods[2].name;  // the last ready pod
+  h.incident(inc);
+  EXPECT_TRUE(calls_of(h).empty());
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].reason.rfind("disruption_budget: 2 of 3 pods of shop/orders are unavailable", 0), 0u) << s[0].reason;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Approval mode
+// ---------------------------------------------------------------------------------------------------
+
+RemediatorOptions approval_options() {
+  auto o = Harness::quiet_options();
+  o.approval_required = true;
+  o.approval_timeout_ms = 10 * kMin;
+  return o;
+}
+
+TEST(Remediator, ApprovalPendingThenApprovedThenExecuted) {
+  Harness h(approval_options());
+  h.incident(make_incident(IncidentType::CrashLoop));
+  EXPECT_TRUE(calls_of(h).empty());
+  auto p = h.with_status(ActionStatus::Pending);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].reason.find("waiting for approval"), std::string::npos);
+  EXPECT_EQ(h.remediator->pending_approvals(), 1u);
+  h.advance(2 * kMin);
+  h.operator_decision(p[0].id, ActionStatus::Approved);
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/orders"});
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].id, p[0].id) << "the approved action keeps its id";
+  EXPECT_NE(ok[0].reason.find("approved by an operator"), std::string::npos);
+  EXPECT_EQ(h.remediator->pending_approvals(), 0u);
+  // A second approval of the same id does nothing.
+  h.operator_decision(p[0].id, ActionStatus::Approved);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+}
+
+TEST(Remediator, ApprovalRejectedStopsThePlaybook) {
+  Harness h(approval_options());
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  auto p = h.with_status(ActionStatus::Pending);
+  ASSERT_EQ(p.size(), 1u);
+  h.operator_decision(p[0].id, ActionStatus::Rejected);
+  h.advance(20 * kMin, "orders", false);
+  EXPECT_TRUE(calls_of(h).empty());
+  auto r = h.with_status(ActionStatus::Rejected);
+  ASSERT_GE(r.size(), 1u);
+  EXPECT_NE(r.back().reason.find("rejected by an operator"), std::string::npos);
+  EXPECT_EQ(h.with_status(ActionStatus::Pending).size(), 1u) << "no next step is proposed";
+}
+
+TEST(Remediator, ApprovalTimesOut) {
+  Harness h(approval_options());
+  h.incident(make_incident(IncidentType::CrashLoop));
+  h.advance(9 * kMin + 50 * kSec);
+  EXPECT_TRUE(h.with_status(ActionStatus::Skipped).empty());
+  h.advance(10 * kSec);
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].reason, "approval: no operator decision within 10m");
+  EXPECT_EQ(h.results_with(ActionStatus::NotRecovered).size(), 1u);
+  h.operator_decision(s[0].id, ActionStatus::Approved);  // too late
+  EXPECT_TRUE(calls_of(h).empty());
+}
+
+TEST(Remediator, ApprovalRechecksGuardrailsBeforeExecuting) {
+  Harness h(approval_options());
+  h.incident(make_incident(IncidentType::CrashLoop));
+  auto p = h.with_status(ActionStatus::Pending);
+  ASSERT_EQ(p.size(), 1u);
+  h.remediator->kill_switch().set_runtime(true);
+  h.operator_decision(p[0].id, ActionStatus::Approved);
+  EXPECT_TRUE(calls_of(h).empty());
+  ASSERT_EQ(h.with_status(ActionStatus::Skipped).size(), 1u);
+  EXPECT_EQ(h.with_status(ActionStatus::Skipped)[0].reason.rfind("kill_switch", 0), 0u);
+}
+
+TEST(Remediator, ManualRequestFromTheApiPassesTheGuardrails) {
+  Harness h;
+  RemediationAction req;
+  req.id = "api-r1-7";
+  req.ts = h.now();
+  req.service = "search";
+  req.namespace_name = "shop";
+  req.kind = ActionKind::RolloutRestart;
+  req.target = "search";
+  req.status = ActionStatus::Pending;
+  req.reason = "manual request";
+  h.publish_action(req);
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/search"});
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].id, "api-r1-7");
+
+  // In a forbidden namespace it is refused like any other action, and nothing escalates.
+  req.id = "api-r1-8";
+  req.namespace_name = "kube-system";
+  h.publish_action(req);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  auto s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].id, "api-r1-8");
+  EXPECT_EQ(s[0].reason.rfind("namespace_allowlist", 0), 0u) << s[0].reason;
+  EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Kubernetes errors
+// ---------------------------------------------------------------------------------------------------
+
+TEST(Remediator, NotFoundIsRecordedAsFailedAndTheNextStepIsTaken) {
+  Harness h;
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = "orders-6d5f7c9b8a-gone1";  // already replaced
+  h.incident(inc);
+  auto f = h.with_status(ActionStatus::Failed);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].reason.find("HTTP 404 NotFound"), std::string::npos) << f[0].reason;
+  auto fr = h.results_with(ActionStatus::Failed);
+  ASSERT_EQ(fr.size(), 1u);
+  EXPECT_NE(fr[0].detail.find("404"), std::string::npos);
+  // The next step (rollout restart) follows at once, saying why.
+  EXPECT_EQ(calls_of(h).back(), "rollout_restart shop/orders");
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_NE(ok[0].reason.find("step 1/2 (delete_pod) failed"), std::string::npos) << ok[0].reason;
+}
+
+TEST(Remediator, ConflictIsRecordedAsFailed) {
+  Harness h;
+  h.kube->failures["scale_deployment"] = K8sResult{false, 409, "Conflict", "the object has been modified"};
+  h.incident(make_incident(IncidentType::TrafficSurge));
+  auto f = h.with_status(ActionStatus::Failed);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].reason.find("HTTP 409 Conflict: the object has been modified"), std::string::npos) << f[0].reason;
+  // Single-step playbook: the failure escalates.
+  auto nr = h.results_with(ActionStatus::NotRecovered);
+  ASSERT_EQ(nr.size(), 1u);
+  EXPECT_NE(nr[0].detail.find("failed"), std::string::npos) << nr[0].detail;
+}
+
+TEST(Remediator, ConnectionRefusedIsRecordedAsFailed) {
+  Harness h;
+  K8sResult refused{false, 0, "", "https://127.0.0.1:6443: connection refused"};
+  h.kube->failures["get_deployment"] = refused;
+  h.kube->failures["rollout_restart"] = refused;
+  h.incident(make_incident(IncidentType::CrashLoop));
+  auto f = h.with_status(ActionStatus::Failed);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].reason.find("no answer: https://127.0.0.1:6443: connection refused"), std::string::npos)
+      << f[0].reason;
+  ASSERT_EQ(h.results_with(ActionStatus::Failed).size(), 1u);
+  ASSERT_EQ(h.with_status(ActionStatus::Succeeded).size(), 1u) << "then the notify step";
+  EXPECT_EQ(h.with_status(ActionStatus::Succeeded)[0].kind, ActionKind::NotifyOnly);
+  // Nothing worked: escalate, pointing at the failed restart.
+  auto nr = h.results_with(ActionStatus::NotRecovered);
+  ASSERT_EQ(nr.size(), 1u);
+  EXPECT_EQ(nr[0].action_id, f[0].id);
+}
+
+TEST(Remediator, MetricsCountDecisionsAndRefusals) {
+  auto o = Harness::quiet_options();
+  o.kill_switch = true;
+  Harness h(o);
+  h.incident(make_incident(IncidentType::CrashLoop));
+  std::string text = h.metrics().render();
+  EXPECT_NE(text.find("selfheal_remediator_guardrail_refusals_total{guardrail=\"kill_switch\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("selfheal_remediator_decisions_total{status=\"skipped\"} 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace selfheal::remediation
