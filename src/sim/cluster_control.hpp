@@ -90,6 +90,9 @@ class ClusterControl {
   virtual std::vector<ClusterEvent> events(const std::string& namespace_name) const = 0;
   // The cluster-wide resourceVersion (increases on every change).
   virtual std::uint64_t resource_version() const = 0;
+  // The simulation's current time, for the AGE columns the API server renders (0: unknown; the
+  // server then measures ages from the newest timestamp it sees).
+  virtual TimeMs now() const { return 0; }
 
   // Deleting a pod replaces it (the deployment's ReplicaSet creates a new one).
   virtual ControlResult delete_pod(const std::string& namespace_name, const std::string& name) = 0;
