@@ -67,8 +67,12 @@ std::string RecoveryCheck::problems(const FeatureWindow& w, IncidentType type) c
   };
   within(kErrorRatio);
   within(kLatencyP95);
+  // Capacity incidents are fixed by adding pods, which are not ready while they warm up: there
+  // readiness says nothing about recovery. Elsewhere an unready pod is the symptom.
+  bool capacity = type == IncidentType::CpuSaturation || type == IncidentType::TrafficSurge;
   double pods = w.get(fn::kPods), ready = w.get(fn::kPodsReady);
-  if (!is_absent(pods) && !is_absent(ready) && ready < pods) note("pods ready " + num(ready) + "/" + num(pods));
+  if (!capacity && !is_absent(pods) && !is_absent(ready) && ready < pods)
+    note("pods ready " + num(ready) + "/" + num(pods));
   double restarts = w.get(fn::kRestarts);
   if (!is_absent(restarts) && restarts > 0) note("restarts " + num(restarts));
   switch (type) {

@@ -229,13 +229,27 @@ void Remediator::on_incident(const Incident& inc) {
   }
   bool relapse = !is_new && (before == IncidentStatus::Resolved || before == IncidentStatus::Escalated);
   bool retyped = run && run->playbook != &playbooks_.for_type(inc.type);
-  if (!run || relapse || retyped) {
-    if (run && run->phase == Phase::AwaitingApproval)
-      cancel_held(*run, relapse ? "superseded by a relapse" : "superseded: the incident's type changed", now);
-    Run& fresh = start_run(inc, now);
+  if (!run || relapse) {
+    if (run && run->phase == Phase::AwaitingApproval) cancel_held(*run, "superseded by a relapse", now);
+    Run& fresh = start_run(inc, now, /*new_episode=*/true);
     if (relapse) fresh.carry = "relapse of " + inc.id;
     drive(fresh, now);
+    return;
   }
+  if (!retyped) return;
+  // The classifier changed its mind about the type: same fault, same episode (so the cooldown
+  // does not hold it), the new type's playbook from its first step.
+  std::string why = "the incident was retyped to " + std::string(to_string(inc.type));
+  if (run->phase == Phase::Verifying) {
+    // Let the step in flight prove itself first; if it does not, the new playbook continues.
+    run->playbook = &playbooks_.for_type(inc.type);
+    run->next_step = 0;
+    return;
+  }
+  if (run->phase == Phase::AwaitingApproval) cancel_held(*run, "superseded: " + why, now);
+  Run& fresh = start_run(inc, now, /*new_episode=*/false);
+  fresh.carry = why;
+  drive(fresh, now);
 }
 
 void Remediator::on_action(const RemediationAction& a) {
@@ -310,8 +324,7 @@ void Remediator::on_tick(TimeMs now) {
   if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
   for (auto& [id, run] : runs_) {
     if (run.phase != Phase::Verifying || now < run.verify_deadline) continue;
-    std::string step = step_label(*run.playbook, run.next_step - 1);
-    run.carry = step + " did not bring " + run.incident.service + " back within " +
+    run.carry = run.step_in_flight + " did not bring " + run.incident.service + " back within " +
                 format_duration(run.verify_deadline - run.verify_since) +
                 (run.still_wrong.empty() ? std::string(" (no healthy metrics window seen)") : ": " + run.still_wrong);
     run.phase = Phase::Ready;
@@ -323,9 +336,9 @@ void Remediator::on_tick(TimeMs now) {
 // Playbook runs
 // ---------------------------------------------------------------------------------------------------
 
-Remediator::Run& Remediator::start_run(const Incident& inc, TimeMs now) {
+Remediator::Run& Remediator::start_run(const Incident& inc, TimeMs now, bool new_episode) {
   IncidentTrack& track = incidents_[inc.id];
-  ++track.episode;
+  if (new_episode || track.episode == 0) ++track.episode;
   Run& run = runs_[inc.id];
   run = Run{};
   run.key = inc.id + "#" + std::to_string(track.episode);
@@ -364,8 +377,9 @@ void Remediator::take_step(Run& run, const PlaybookStep& step, TimeMs now) {
   action.target = inc.service;
   action.playbook = run.playbook->name;
   action.step = static_cast<int>(run.next_step - 1);
+  run.step_in_flight = step_label(*run.playbook, run.next_step - 1);
   std::string why = std::string(to_string(inc.type)) + " on " + inc.service + ": playbook " + run.playbook->name + " " +
-                    step_label(*run.playbook, run.next_step - 1);
+                    run.step_in_flight;
   if (!run.carry.empty()) why += ", because " + run.carry;
   action.reason = why;
   if (step.action == ActionKind::NotifyOnly) {
@@ -536,7 +550,7 @@ void Remediator::start_verification(Run& run, const std::string& action_id, cons
 
 void Remediator::step_failed(Run& run, const std::string& action_id, const std::string& why, TimeMs now) {
   run.last_action_id = action_id;
-  run.carry = step_label(*run.playbook, run.next_step - 1) + " failed: " + why;
+  run.carry = run.step_in_flight + " failed: " + why;
   run.phase = Phase::Ready;  // drive() takes the next step, or escalates
 }
 

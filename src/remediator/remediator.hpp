@@ -89,6 +89,7 @@ class Remediator final : public EventService {
     int healthy_streak = 0;
     std::string still_wrong;    // what the last unhealthy window showed
     std::string carry;          // why the next step is being taken
+    std::string step_in_flight; // "step 1/2 (delete_pod)" of the last step taken
   };
   struct IncidentTrack {
     std::uint32_t revision = 0;
@@ -100,7 +101,7 @@ class Remediator final : public EventService {
   void on_action(const RemediationAction& action);
   void on_features(const FeatureWindow& window);
 
-  Run& start_run(const Incident& incident, TimeMs now);
+  Run& start_run(const Incident& incident, TimeMs now, bool new_episode);
   void drive(Run& run, TimeMs now);
   void take_step(Run& run, const PlaybookStep& step, TimeMs now);
   // Guardrails, cluster read, then approval or execution. `run` is null for manual requests.

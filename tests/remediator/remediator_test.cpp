@@ -654,3 +654,56 @@ TEST(Remediator, MetricsCountDecisionsAndRefusals) {
 
 }  // namespace
 }  // namespace selfheal::remediation
+
+namespace selfheal::remediation {
+namespace {
+
+TEST(Remediator, RetypedIncidentFollowsTheNewPlaybookWithoutTheCooldown) {
+  Harness h;
+  auto inc = make_incident(IncidentType::Unknown);
+  h.incident(inc);  // notify only
+  EXPECT_TRUE(calls_of(h).empty());
+  inc.revision = 2;
+  inc.type = IncidentType::CrashLoop;
+  h.incident(inc);
+  EXPECT_EQ(calls_of(h), std::vector<std::string>{"rollout_restart shop/orders"});
+  // Retyped again while the restart is being verified: the restart gets its chance first.
+  inc.revision = 3;
+  inc.type = IncidentType::TrafficSurge;
+  h.incident(inc);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  h.advance(3 * kMin + 10 * kSec, "orders", false);
+  EXPECT_EQ(calls_of(h), (std::vector<std::string>{"rollout_restart shop/orders", "scale_deployment shop/orders 5"}));
+  EXPECT_TRUE(h.with_status(ActionStatus::Skipped).empty()) << "same fault: the cooldown does not apply";
+}
+
+TEST(RecoveryCheck, LearnsTheBandAndJudgesByIncidentType) {
+  RecoveryCheck check;
+  FeatureWindow w;
+  w.service = "orders";
+  w.set(std::string(feature_names::kErrorRatio), 0.10);  // this service normally fails 10%
+  w.set(std::string(feature_names::kLatencyP95), 0.2);
+  w.set(std::string(feature_names::kCpuUtilMean), 0.5);
+  // Before a baseline exists, absolute ceilings apply: 10% errors is too many.
+  EXPECT_NE(check.problems(w, IncidentType::ErrorBurst).find("error_ratio"), std::string::npos);
+  for (int i = 0; i < 10; ++i) check.observe(w, true);
+  EXPECT_EQ(check.problems(w, IncidentType::ErrorBurst), "");
+  // Learning is off while an incident is open: a bad window does not move the band.
+  FeatureWindow bad = w;
+  bad.set(std::string(feature_names::kErrorRatio), 0.6);
+  for (int i = 0; i < 50; ++i) check.observe(bad, false);
+  EXPECT_NE(check.problems(bad, IncidentType::ErrorBurst).find("error_ratio 0.6 > 0.2"), std::string::npos)
+      << check.problems(bad, IncidentType::ErrorBurst);
+  // CPU counts for capacity incidents only; unready (warming) pods only for the others.
+  FeatureWindow hot = w;
+  hot.set(std::string(feature_names::kCpuUtilMean), 0.95);
+  hot.set(std::string(feature_names::kPods), 4);
+  hot.set(std::string(feature_names::kPodsReady), 3);
+  EXPECT_NE(check.problems(hot, IncidentType::CpuSaturation).find("cpu_utilization_mean"), std::string::npos);
+  EXPECT_EQ(check.problems(hot, IncidentType::CpuSaturation).find("pods ready"), std::string::npos);
+  EXPECT_NE(check.problems(hot, IncidentType::CrashLoop).find("pods ready 3/4"), std::string::npos);
+  EXPECT_EQ(check.problems(hot, IncidentType::CrashLoop).find("cpu"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace selfheal::remediation
