@@ -1,22 +1,138 @@
-// PLACEHOLDER: registers the services of this module with a stand-in that does nothing.
+// The incident-classifier service: feeds anomalies, feature windows and remediation events to the
+// IncidentClassifier and publishes every changed incident snapshot on `incidents`.
+//
+// Lifecycle: start() parses the call graph (a malformed entry is fatal, with the entry named) and
+// subscribes; on_tick() publishes incidents whose decision delay has passed and resolves those back
+// to normal. Threading: one executor thread.
 #include "classifier/services.hpp"
 
-#include "runtime/service.hpp"
+#include "classifier/incident_classifier.hpp"
+#include "contracts/topics.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "runtime/event_service.hpp"
 
 namespace selfheal {
 namespace {
-class Placeholder final : public Service {
+
+constexpr std::string_view kName = "incident-classifier";
+
+classifier::ClassifierOptions options_from(const Config& c) {
+  classifier::ClassifierOptions o;
+  try {
+    o.graph = classifier::CallGraph::parse(c.strings("incident_classifier.call_graph"));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("incident_classifier.call_graph: ") + e.what());
+  }
+  o.database_services = c.strings("incident_classifier.database_services");
+  o.namespace_name = c.str("incident_classifier.namespace");
+  o.min_score = c.number("incident_classifier.min_score");
+  o.open_score = c.number("incident_classifier.open_score");
+  o.open_min_anomalies = static_cast<int>(c.integer("incident_classifier.open_min_anomalies"));
+  o.confirm_window_ms = c.duration_ms("incident_classifier.confirm_window");
+  o.decide_delay_ms = c.duration_ms("incident_classifier.decide_delay");
+  o.correlation_window_ms = c.duration_ms("incident_classifier.correlation_window");
+  o.resolve_hold_ms = c.duration_ms("incident_classifier.resolve_hold");
+  o.reopen_window_ms = c.duration_ms("incident_classifier.reopen_window");
+  o.baseline_alpha = c.number("incident_classifier.baseline_alpha");
+  o.back_fraction = c.number("incident_classifier.back_fraction");
+  auto in_unit = [](double v, const char* key) {
+    if (!(v >= 0.0 && v <= 1.0)) throw std::runtime_error(std::string(key) + ": must be within [0,1]");
+  };
+  in_unit(o.min_score, "incident_classifier.min_score");
+  in_unit(o.open_score, "incident_classifier.open_score");
+  in_unit(o.baseline_alpha, "incident_classifier.baseline_alpha");
+  in_unit(o.back_fraction, "incident_classifier.back_fraction");
+  if (o.open_min_anomalies < 1) throw std::runtime_error("incident_classifier.open_min_anomalies: must be at least 1");
+  return o;
+}
+
+class IncidentClassifierService final : public EventService {
  public:
-  explicit Placeholder(std::string name) : name_(std::move(name)) {}
-  std::string_view name() const override { return name_; }
-  void start(ServiceContext&) override {}
+  explicit IncidentClassifierService(const Config& c) : options_(options_from(c)) {}
+
+  std::string_view name() const override { return kName; }
+
+  void start(ServiceContext& ctx) override {
+    bind(ctx);
+    options_.id_prefix = "inc-" + (ctx.run_id.empty() ? std::string("r") : ctx.run_id);
+    classifier_ = std::make_unique<classifier::IncidentClassifier>(options_);
+    snapshots_ = &ctx.metrics.counter("selfheal_incident_snapshots_total", "Incident snapshots published (every change)");
+    duplicates_ = &ctx.metrics.counter("selfheal_classifier_duplicates_total",
+                                       "Anomalies and remediation events seen twice and ignored");
+    active_ = &ctx.metrics.gauge("selfheal_incidents_active", "Incidents open, mitigating or escalated");
+    consume(topics::kAnomalies);
+    consume(topics::kFeatures);
+    consume(topics::kActions);
+  }
+
+  void on_tick(TimeMs now) override { publish(classifier_->on_tick(now)); }
+
+ protected:
+  void handle(const Delivery& d) override {
+    if (const auto* a = std::get_if<Anomaly>(&d.event)) publish(classifier_->on_anomaly(*a));
+    else if (const auto* w = std::get_if<FeatureWindow>(&d.event)) publish(classifier_->on_features(*w));
+    else if (const auto* act = std::get_if<RemediationAction>(&d.event)) publish(classifier_->on_action(*act));
+    else if (const auto* r = std::get_if<ActionResult>(&d.event)) publish(classifier_->on_result(*r));
+  }
+
  private:
-  std::string name_;
+  void publish(std::vector<Incident> snapshots) {
+    for (Incident& i : snapshots) {
+      if (i.revision == 1)
+        log::info(kName, "{} opened: {} ({}, {})", i.id, i.title, to_string(i.type), to_string(i.severity));
+      snapshots_->inc();
+      emit(topics::kIncidents, std::move(i));
+    }
+    duplicates_->inc(static_cast<double>(classifier_->duplicates_ignored()) - duplicates_->value());
+    active_->set(static_cast<double>(classifier_->active_incidents()));
+  }
+
+  classifier::ClassifierOptions options_;
+  std::unique_ptr<classifier::IncidentClassifier> classifier_;
+  Counter* snapshots_ = nullptr;
+  Counter* duplicates_ = nullptr;
+  Gauge* active_ = nullptr;
 };
+
 }  // namespace
 
 void register_classifier_services(ServiceRegistry& r) {
-  r.add(ServiceInfo{"incident-classifier", "Correlates anomalies and rule hits into typed, explained incidents with a root cause", {"anomaly-detector", "rule-engine"}, {}, [](const Config&) { return std::make_unique<Placeholder>("incident-classifier"); }});
+  r.add(ServiceInfo{
+      "incident-classifier",
+      "Correlates anomalies and rule hits into typed, explained incidents with a root cause",
+      {"anomaly-detector", "rule-engine"},
+      [](ConfigSchema& s) {
+        s.add("incident_classifier.call_graph", ConfigType::StringList,
+              "frontend->orders|search,orders->payments|inventory|postgres,payments->postgres,"
+              "search->cache|inventory,inventory->postgres",
+              "Service call graph, entries caller->callee1|callee2: groups a fault's alerts and tells culprits "
+              "from victims");
+        s.add("incident_classifier.database_services", ConfigType::StringList, "postgres",
+              "Services that are databases (db_latency incidents are rooted there)");
+        s.add("incident_classifier.namespace", ConfigType::String, "shop", "Kubernetes namespace of the services");
+        s.add("incident_classifier.min_score", ConfigType::Double, "0.5", "Model anomalies below this score are ignored");
+        s.add("incident_classifier.open_score", ConfigType::Double, "0.9",
+              "One model anomaly at least this strong opens an incident (a rule hit always does)");
+        s.add("incident_classifier.open_min_anomalies", ConfigType::Int, "2",
+              "Otherwise this many anomalies of a service within confirm_window open one");
+        s.add("incident_classifier.confirm_window", ConfigType::Duration, "60s",
+              "How long weak evidence of a service waits for confirmation");
+        s.add("incident_classifier.decide_delay", ConfigType::Duration, "5s",
+              "Wait after an incident qualifies before publishing it, so signals moving together are weighed together");
+        s.add("incident_classifier.correlation_window", ConfigType::Duration, "5m",
+              "A related anomaly within this long of an incident's last signal joins it");
+        s.add("incident_classifier.resolve_hold", ConfigType::Duration, "2m",
+              "No anomaly for this long and signals back near baseline: resolved");
+        s.add("incident_classifier.reopen_window", ConfigType::Duration, "10m",
+              "A relapse of the root service within this long after resolution reopens the incident");
+        s.add("incident_classifier.baseline_alpha", ConfigType::Double, "0.05",
+              "EWMA weight of one calm window in the classifier's own baselines (evidence text, back-to-normal)");
+        s.add("incident_classifier.back_fraction", ConfigType::Double, "0.25",
+              "A signal is back to normal within this share of its excursion from baseline");
+      },
+      [](const Config& c) { return std::make_unique<IncidentClassifierService>(c); }});
 }
 
 }  // namespace selfheal

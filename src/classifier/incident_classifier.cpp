@@ -1,0 +1,757 @@
+#include "classifier/incident_classifier.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+namespace selfheal::classifier {
+namespace {
+
+constexpr std::size_t kMaxTimeline = 60;
+constexpr std::size_t kMaxAnomalyIds = 200;
+constexpr std::size_t kMaxEvidence = 14;
+constexpr std::int64_t kSeenIdsTtlMs = 3'600'000;
+constexpr std::int64_t kPodWindowStaleMs = 120'000;
+constexpr double kSurgeRatio = 1.5;
+constexpr std::int64_t kRefreshMs = 30'000;  // repeated alerts refresh a snapshot at most this often
+
+std::string key2(const std::string& a, const std::string& b) { return a + '\x1f' + b; }
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool contains_any(const std::string& text, std::initializer_list<const char*> words) {
+  for (const char* w : words)
+    if (text.find(w) != std::string::npos) return true;
+  return false;
+}
+
+enum class Category { Memory, Cpu, Requests, Restarts, Readiness, Latency, Errors, Database, NewTemplates, Logs, Other };
+
+Category category_of(const std::string& signal) {
+  const std::string s = lower(signal);
+  if (s.rfind("log", 0) == 0) {
+    if (contains_any(s, {"new", "novel", "unseen"})) return Category::NewTemplates;
+    if (contains_any(s, {"error", "fatal", "exception"})) return Category::Errors;
+    return Category::Logs;
+  }
+  if (s.rfind("memory", 0) == 0) return Category::Memory;
+  if (s.rfind("cpu", 0) == 0) return Category::Cpu;
+  if (s == "requests_per_s") return Category::Requests;
+  if (s == "restarts") return Category::Restarts;
+  if (s == "pods_ready" || s == "pods") return Category::Readiness;
+  if (s.rfind("latency", 0) == 0) return Category::Latency;
+  if (s == "error_ratio" || s == "errors_per_s") return Category::Errors;
+  if (s.rfind("db_", 0) == 0) return Category::Database;
+  return Category::Other;
+}
+
+std::string fmt(double v) {
+  if (std::isnan(v)) return "n/a";
+  char buf[32];
+  double a = std::fabs(v);
+  if (a >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (a >= 1e6) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+  else if (a >= 1e4) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string change_text(double value, double baseline) {
+  if (std::isnan(value) || std::isnan(baseline)) return "";
+  if (std::fabs(baseline) < 1e-12) return value == 0 ? " (baseline 0)" : " (baseline 0, new)";
+  double pct = (value - baseline) / std::fabs(baseline) * 100.0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " (baseline %s, %+.0f%%)", fmt(baseline).c_str(), pct);
+  return buf;
+}
+
+const char* type_title(IncidentType t) {
+  switch (t) {
+    case IncidentType::MemoryLeak: return "Memory leak";
+    case IncidentType::CpuSaturation: return "CPU saturation";
+    case IncidentType::DbLatency: return "Slow database";
+    case IncidentType::ErrorBurst: return "Error burst";
+    case IncidentType::CrashLoop: return "Crash loop";
+    case IncidentType::TrafficSurge: return "Traffic surge";
+    case IncidentType::BadState: return "Service in a bad state";
+    case IncidentType::DependencyOutage: return "External dependency outage";
+    case IncidentType::Unknown: break;
+  }
+  return "Anomalous behaviour";
+}
+
+}  // namespace
+
+IncidentClassifier::IncidentClassifier(ClassifierOptions options) : opt_(std::move(options)) {}
+
+std::size_t IncidentClassifier::active_incidents() const {
+  std::size_t n = 0;
+  for (const auto& [id, t] : incidents_)
+    if (t.incident.status != IncidentStatus::Resolved) ++n;
+  return n;
+}
+
+std::size_t IncidentClassifier::pending_anomalies() const {
+  std::size_t n = 0;
+  for (const auto& [s, q] : pending_) n += q.size();
+  return n;
+}
+
+void IncidentClassifier::add_observation(std::map<std::string, Observation>& into, const Anomaly& a) const {
+  Observation& o = into[key2(a.service, a.signal)];
+  if (o.count == 0) {
+    o.service = a.service;
+    o.signal = a.signal;
+    o.first_ts = a.ts;
+  }
+  o.first_ts = std::min(o.first_ts, a.ts);
+  o.last_ts = std::max(o.last_ts, a.ts);
+  ++o.count;
+  if (a.score > o.max_score || o.pod.empty()) {
+    if (a.score >= o.max_score) o.max_score = a.score;
+    if (!a.pod.empty()) o.pod = a.pod;
+  }
+  if (!std::isnan(a.expected)) o.expected = a.expected;
+  const double ref = std::isnan(o.expected) ? baseline_of(a.service, a.signal) : o.expected;
+  if (!std::isnan(a.value)) {
+    if (std::isnan(o.peak) || std::isnan(ref) || std::fabs(a.value - ref) > std::fabs(o.peak - ref)) o.peak = a.value;
+  }
+  if (!std::isnan(a.time_to_exhaustion_s) && (std::isnan(o.tte_s) || a.time_to_exhaustion_s < o.tte_s))
+    o.tte_s = a.time_to_exhaustion_s;
+  o.models.insert(a.source == AnomalySource::Rule ? "rule " + a.model
+                                                  : "model " + a.model + (a.model_version.empty() ? "" : "@" + a.model_version));
+  for (const auto& [k, v] : a.labels) {
+    if (k == "incident_type" && !v.empty() && v != "unknown") o.type_hints.insert(v);
+    if (k == "severity" && v == "critical") o.critical = true;
+    if (k == "summary" && a.source == AnomalySource::Rule) o.summaries[a.model] = v;
+  }
+}
+
+double IncidentClassifier::baseline_of(const std::string& service, const std::string& feature) const {
+  auto it = baselines_.find(key2(service, feature));
+  return it == baselines_.end() || it->second.count < 3 ? kAbsent : it->second.mean;
+}
+
+double IncidentClassifier::latest_of(const std::string& service, const std::string& pod, const std::string& feature) const {
+  for (const char* source : {"metrics", "logs"}) {
+    auto it = latest_.find(service + '\x1f' + pod + '\x1f' + source);
+    if (it == latest_.end()) continue;
+    double v = it->second.get(feature);
+    if (!std::isnan(v)) return v;
+  }
+  return kAbsent;
+}
+
+bool IncidentClassifier::service_in_active_incident(const std::string& service) const {
+  for (const auto& [id, t] : incidents_) {
+    if (t.incident.status == IncidentStatus::Resolved) continue;
+    for (const auto& [k, o] : t.observations)
+      if (o.service == service) return true;
+  }
+  return false;
+}
+
+bool IncidentClassifier::qualifies(const std::string& service) const {
+  auto it = pending_.find(service);
+  if (it == pending_.end() || it->second.empty()) return false;
+  int count = 0;
+  for (const Anomaly& a : it->second) {
+    if (a.source == AnomalySource::Rule) {
+      bool info = false;
+      for (const auto& [k, v] : a.labels)
+        if (k == "severity" && v == "info") info = true;
+      if (!info) return true;
+    } else if (a.score >= opt_.open_score) {
+      return true;
+    }
+    ++count;
+  }
+  return count >= opt_.open_min_anomalies;
+}
+
+IncidentClassifier::Tracked* IncidentClassifier::find_incident_for(const Anomaly& a) {
+  Tracked* best = nullptr;
+  for (auto& [id, t] : incidents_) {
+    if (t.incident.status == IncidentStatus::Resolved) continue;
+    if (a.ts - t.last_signal_ts > opt_.correlation_window_ms) continue;
+    bool related = opt_.graph.related(a.service, t.incident.service);
+    for (const auto& s : t.incident.affected_services) related = related || s == a.service;
+    if (!related) continue;
+    if (!best || t.last_signal_ts > best->last_signal_ts) best = &t;
+  }
+  return best;
+}
+
+IncidentClassifier::Tracked* IncidentClassifier::find_relapse_for(const Anomaly& a) {
+  Tracked* best = nullptr;
+  for (auto& [id, t] : incidents_) {
+    if (t.incident.status != IncidentStatus::Resolved) continue;
+    if (t.incident.service != a.service || a.ts - t.incident.resolved_at > opt_.reopen_window_ms) continue;
+    if (!best || t.incident.resolved_at > best->incident.resolved_at) best = &t;
+  }
+  return best;
+}
+
+void IncidentClassifier::note(Tracked& t, TimeMs ts, std::string text) {
+  auto& tl = t.incident.timeline;
+  tl.push_back(TimelineEntry{ts, std::move(text)});
+  // Keep the opening entry and the most recent ones: snapshots stay small on long incidents.
+  if (tl.size() > kMaxTimeline) tl.erase(tl.begin() + 1);
+  t.dirty = true;
+}
+
+std::vector<Incident> IncidentClassifier::on_anomaly(const Anomaly& a) {
+  if (!seen_ids_.insert(a.id).second) {
+    ++duplicates_;
+    return {};
+  }
+  seen_order_.emplace_back(a.ts, a.id);
+  now_ = std::max(now_, a.ts);
+  if (a.source == AnomalySource::Model && a.score < opt_.min_score) return {};
+
+  if (Tracked* t = find_incident_for(a)) {
+    const bool new_signal = !t->observations.count(key2(a.service, a.signal));
+    add_observation(t->observations, a);
+    t->last_signal_ts = std::max(t->last_signal_ts, a.ts);
+    if (t->incident.anomaly_ids.size() < kMaxAnomalyIds) t->incident.anomaly_ids.push_back(a.id);
+    t->stale = true;
+    if (new_signal) {
+      if (auto lt = latest_templates_.find(a.service); lt != latest_templates_.end())
+        for (const auto& tc : lt->second) {
+          auto& seen = t->templates[a.service][tc.template_id];
+          if (seen.text.empty()) seen = TemplateSeen{tc.template_text, tc.example, tc.count, tc.is_new};
+        }
+      classify(*t, a.ts);
+      if (t->published) t->dirty = true;
+    }
+    return flush();
+  }
+
+  auto& queue = pending_[a.service];
+  queue.push_back(a);
+  while (!queue.empty() && queue.front().ts < a.ts - opt_.confirm_window_ms) queue.pop_front();
+  if (!qualifies(a.service)) return flush();
+
+  if (Tracked* t = find_relapse_for(a)) {
+    for (const Anomaly& p : queue) {
+      add_observation(t->observations, p);
+      if (t->incident.anomaly_ids.size() < kMaxAnomalyIds) t->incident.anomaly_ids.push_back(p.id);
+    }
+    queue.clear();
+    t->last_signal_ts = a.ts;
+    t->incident.status = IncidentStatus::Open;
+    t->incident.resolved_at = 0;
+    classify(*t, a.ts);
+    note(*t, a.ts, "reopened: " + a.signal + " on " + a.service + " moved again within " +
+                       std::to_string(opt_.reopen_window_ms / 1000) + "s of resolution (relapse)");
+    return flush();
+  }
+  open_incident(a);
+  return flush();
+}
+
+void IncidentClassifier::open_incident(const Anomaly& a) {
+  char seq[16];
+  std::snprintf(seq, sizeof seq, "%04llu", static_cast<unsigned long long>(next_seq_++));
+  std::string id = opt_.id_prefix + "-" + seq;
+  Tracked& t = incidents_[id];
+  t.incident.id = id;
+  t.incident.namespace_name = opt_.namespace_name;
+  t.incident.service = a.service;
+  t.publish_at = a.ts + opt_.decide_delay_ms;
+  // The pending evidence of this service and of every related one is this fault's early signal.
+  for (auto& [service, queue] : pending_) {
+    if (!opt_.graph.related(service, a.service)) continue;
+    for (const Anomaly& p : queue) {
+      add_observation(t.observations, p);
+      t.last_signal_ts = std::max(t.last_signal_ts, p.ts);
+      if (t.incident.anomaly_ids.size() < kMaxAnomalyIds) t.incident.anomaly_ids.push_back(p.id);
+      if (auto lt = latest_templates_.find(service); lt != latest_templates_.end())
+        for (const auto& tc : lt->second) {
+          auto& seen = t.templates[service][tc.template_id];
+          if (seen.text.empty()) seen = TemplateSeen{tc.template_text, tc.example, tc.count, tc.is_new};
+        }
+    }
+    queue.clear();
+  }
+  classify(t, a.ts);
+}
+
+void IncidentClassifier::classify(Tracked& t, TimeMs now) {
+  struct Profile {
+    bool memory = false, cpu = false, restarts = false, not_ready = false, latency = false, errors = false,
+         database = false, new_templates = false;
+    double rps_ratio = kAbsent;
+    double tte_s = kAbsent;
+    double error_ratio_peak = kAbsent;
+    bool oom = false, connection = false, external = false, stuck = false, crash = false, db_words = false,
+         change = false;
+    bool critical = false;
+    TimeMs first = 0;
+    double max_score = 0;
+    std::map<std::string, int> hints;
+    bool own_cause() const { return memory || cpu || restarts || not_ready || database; }
+  };
+  std::map<std::string, Profile> profiles;
+  for (const auto& [k, o] : t.observations) {
+    Profile& p = profiles[o.service];
+    if (p.first == 0 || o.first_ts < p.first) p.first = o.first_ts;
+    p.max_score = std::max(p.max_score, o.max_score);
+    p.critical = p.critical || o.critical;
+    for (const auto& h : o.type_hints) ++p.hints[h];
+    if (!std::isnan(o.tte_s)) p.tte_s = std::isnan(p.tte_s) ? o.tte_s : std::min(p.tte_s, o.tte_s);
+    switch (category_of(o.signal)) {
+      case Category::Memory: p.memory = true; break;
+      case Category::Cpu: p.cpu = true; break;
+      case Category::Restarts: p.restarts = true; break;
+      case Category::Readiness: p.not_ready = true; break;
+      case Category::Latency: p.latency = true; break;
+      case Category::Errors:
+        p.errors = true;
+        if (o.signal == "error_ratio") p.error_ratio_peak = o.peak;
+        break;
+      case Category::Database: p.database = true; break;
+      case Category::NewTemplates: p.new_templates = true; break;
+      case Category::Requests: {
+        double ref = std::isnan(o.expected) ? baseline_of(o.service, o.signal) : o.expected;
+        if (!std::isnan(o.peak) && !std::isnan(ref) && ref > 0) p.rps_ratio = o.peak / ref;
+        else if (!std::isnan(o.peak)) p.rps_ratio = kSurgeRatio;  // flagged as up with no baseline known
+        break;
+      }
+      case Category::Logs:
+      case Category::Other: break;
+    }
+    if (!std::isnan(o.tte_s)) p.memory = true;
+  }
+  std::vector<std::string> all_services;
+  for (const auto& [s, p] : profiles) all_services.push_back(s);
+  for (auto& [service, templates] : t.templates) {
+    auto pit = profiles.find(service);
+    if (pit == profiles.end()) continue;
+    Profile& p = pit->second;
+    for (const auto& [id, tpl] : templates) {
+      const std::string text = lower(tpl.text + " " + tpl.example);
+      if (tpl.is_new) p.new_templates = true;
+      if (contains_any(text, {"out of memory", "outofmemory", "oom", "heap space", "memory limit", "gc overhead"})) p.oom = true;
+      if (contains_any(text, {"stuck", "deadlock", "stale", "inconsistent", "corrupt", "invalid state", "poison", "hung", "wedged"})) p.stuck = true;
+      if (contains_any(text, {"crash", "back-off", "backoff", "exited with", "panic", "segfault", "liveness", "failed to start"})) p.crash = true;
+      if (contains_any(text, {"slow query", "query took", "pool exhausted", "connection pool", "pool_exhausted", "lock wait"})) p.db_words = true;
+      if (contains_any(text, {"deploy", "rollout", "new version", "release", "config change", "feature flag"})) p.change = true;
+      if (contains_any(text, {"connection refused", "timed out", "timeout", "unreachable", "unavailable", "econnrefused",
+                              "no route to host", "name resolution", "dns", "connection reset", "upstream", "503", "502"})) {
+        p.connection = true;
+        bool internal = false;
+        for (const auto& s : all_services) internal = internal || (text.find(lower(s)) != std::string::npos && s != service);
+        for (const auto& s : opt_.graph.callees(service)) internal = internal || text.find(lower(s)) != std::string::npos;
+        if (!internal) p.external = true;
+      }
+    }
+  }
+  if (profiles.empty()) return;
+
+  auto earlier = [&](const std::string& a, const std::string& b) {
+    const Profile& pa = profiles[a];
+    const Profile& pb = profiles[b];
+    if (pa.first != pb.first) return pa.first < pb.first;
+    if (pa.max_score != pb.max_score) return pa.max_score > pb.max_score;
+    return a < b;
+  };
+  // The culprit among `candidates`: one that calls no other candidate (the cause sits downstream).
+  auto downstream_most = [&](const std::vector<std::string>& candidates) {
+    std::vector<std::string> leaves;
+    for (const auto& c : candidates) {
+      bool calls_other = false;
+      for (const auto& d : candidates) calls_other = calls_other || (d != c && opt_.graph.calls_transitively(c, d));
+      if (!calls_other) leaves.push_back(c);
+    }
+    if (leaves.empty()) leaves = candidates;
+    return *std::min_element(leaves.begin(), leaves.end(), earlier);
+  };
+  auto upstream_most = [&](const std::vector<std::string>& candidates) {
+    std::vector<std::string> roots;
+    for (const auto& c : candidates) {
+      bool called = false;
+      for (const auto& d : candidates) called = called || (d != c && opt_.graph.calls_transitively(d, c));
+      if (!called) roots.push_back(c);
+    }
+    if (roots.empty()) roots = candidates;
+    return *std::min_element(roots.begin(), roots.end(), earlier);
+  };
+  auto is_db = [&](const std::string& s) {
+    return std::find(opt_.database_services.begin(), opt_.database_services.end(), s) != opt_.database_services.end();
+  };
+
+  std::vector<std::string> surging, own_cause, database;
+  bool any_hard_cause = false;  // memory, restarts, readiness or the database: not what a surge does
+  for (const auto& [s, p] : profiles) {
+    if (!std::isnan(p.rps_ratio) && p.rps_ratio >= kSurgeRatio) surging.push_back(s);
+    if (p.own_cause()) own_cause.push_back(s);
+    if (p.database && is_db(s)) database.push_back(s);
+    any_hard_cause = any_hard_cause || p.memory || p.restarts || p.not_ready || p.database;
+  }
+  std::string root;
+  std::string why;
+  if (!database.empty()) {
+    root = downstream_most(database);
+    why = "database signals moved on " + root;
+  } else if (!surging.empty() && !any_hard_cause) {
+    root = upstream_most(surging);
+    why = "request rate rose first at " + root + ", the most upstream service whose traffic grew";
+  } else if (!own_cause.empty()) {
+    root = downstream_most(own_cause);
+    why = root + " shows resource signals and calls no other service that does";
+  } else {
+    root = downstream_most(all_services);
+    why = root + " is the deepest service in the call graph with symptoms";
+  }
+  // Callers blaming a slow database without any database signal of its own yet.
+  if (database.empty() && own_cause.empty()) {
+    for (const auto& db : opt_.database_services) {
+      bool words = false;
+      for (const auto& [s, prof] : profiles) words = words || (prof.db_words && opt_.graph.calls_transitively(s, db));
+      if (words) {
+        root = db;
+        why = "callers log slow queries or pool exhaustion against " + db;
+        break;
+      }
+    }
+  }
+  Profile& p = profiles[root];
+
+  auto hint = [&](const char* type) { return 2.0 * (p.hints.count(type) ? p.hints[type] : 0); };
+  const bool resource = p.memory || p.cpu || p.restarts || p.not_ready || p.database;
+  const bool upstream_surge = [&] {
+    for (const auto& s : surging)
+      if (s == root || opt_.graph.calls_transitively(s, root)) return true;
+    return false;
+  }();
+  std::array<std::pair<IncidentType, double>, 8> scores = {{
+      {IncidentType::MemoryLeak, (p.memory ? 3 : 0) + (!std::isnan(p.tte_s) ? 2 : 0) + (p.oom ? 2 : 0) + hint("memory_leak")},
+      {IncidentType::CrashLoop, (p.restarts ? 2 : 0) + (p.not_ready ? 2 : 0) + (p.crash ? 1 : 0) + hint("crash_loop") -
+                                    (p.memory || p.oom ? 4 : 0)},
+      {IncidentType::CpuSaturation, (p.cpu ? 3 : 0) + hint("cpu_saturation") - (upstream_surge ? 4 : 0)},
+      {IncidentType::TrafficSurge, (upstream_surge ? 4 : 0) + (p.cpu || p.latency ? 1 : 0) + hint("traffic_surge") -
+                                       (any_hard_cause ? 3 : 0)},
+      {IncidentType::DbLatency, (is_db(root) && p.database ? 5 : 0) + (!database.empty() ? 1 : 0) +
+                                    (is_db(root) && p.db_words ? 2 : 0) + hint("db_latency")},
+      {IncidentType::DependencyOutage, (p.connection && p.external ? 3.5 : 0) + (p.errors || p.latency ? 0.5 : 0) -
+                                           (resource ? 3 : 0) + hint("dependency_outage")},
+      {IncidentType::ErrorBurst, (p.errors ? 2 : 0) + (p.new_templates ? 1.5 : 0) + (p.change ? 1 : 0) -
+                                     (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) + hint("error_burst")},
+      {IncidentType::BadState, (p.errors || p.latency ? 1.5 : 0) + (p.stuck ? 3 : 0) + (!p.new_templates ? 0.6 : 0) -
+                                   (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) + hint("bad_state")},
+  }};
+  IncidentType type = IncidentType::Unknown;
+  double best = 1.5;  // below this, no type has enough support
+  for (const auto& [ty, score] : scores)
+    if (score > best) { best = score; type = ty; }
+
+  // The pod most affected: for leaks the one closest to its limit, for crash loops the one
+  // restarting most, for CPU the hottest; otherwise the pod behind the strongest anomaly.
+  std::string target_pod;
+  auto pick_pod = [&](const char* feature, const char* tiebreak) {
+    TimeMs newest = 0;
+    for (const auto& [k, w] : latest_)
+      if (w.service == root && !w.pod.empty() && w.source == FeatureSource::Metrics) newest = std::max(newest, w.end);
+    double best_v = -1, best_tb = -1e300;
+    for (const auto& [k, w] : latest_) {
+      if (w.service != root || w.pod.empty() || w.source != FeatureSource::Metrics || w.end < newest - kPodWindowStaleMs) continue;
+      double v = w.get(feature);
+      double tb = tiebreak ? w.get(tiebreak, 0) : 0;
+      if (std::isnan(v)) continue;
+      if (v > best_v || (v == best_v && tb > best_tb)) { best_v = v; best_tb = tb; target_pod = w.pod; }
+    }
+  };
+  if (type == IncidentType::MemoryLeak) pick_pod("memory_utilization_max", "memory_slope_bytes_per_s");
+  else if (type == IncidentType::CrashLoop) pick_pod("restarts", nullptr);
+  else if (type == IncidentType::CpuSaturation) pick_pod("cpu_utilization_max", "cpu_utilization_mean");
+  if (target_pod.empty() && (type == IncidentType::MemoryLeak || type == IncidentType::CrashLoop ||
+                             type == IncidentType::CpuSaturation || type == IncidentType::BadState)) {
+    double best_score = -1;
+    for (const auto& [k, o] : t.observations)
+      if (o.service == root && !o.pod.empty() && o.max_score > best_score) { best_score = o.max_score; target_pod = o.pod; }
+  }
+
+  Severity severity = Severity::Warning;
+  if (p.critical || p.not_ready || type == IncidentType::CrashLoop || type == IncidentType::DependencyOutage ||
+      (!std::isnan(p.tte_s) && p.tte_s < 600) || (!std::isnan(p.error_ratio_peak) && p.error_ratio_peak >= 0.2))
+    severity = Severity::Critical;
+  else if (p.max_score < 0.7 && type == IncidentType::Unknown)
+    severity = Severity::Info;
+
+  std::vector<std::string> affected{root};
+  std::vector<std::string> others;
+  for (const auto& s : all_services)
+    if (s != root) others.push_back(s);
+  std::sort(others.begin(), others.end(), earlier);
+  affected.insert(affected.end(), others.begin(), others.end());
+
+  Incident& inc = t.incident;
+  const bool changed = inc.type != type || inc.service != root || inc.severity != severity || inc.target_pod != target_pod;
+  if (t.acted && t.published) {
+    // After an action the diagnosis is what the remediator acted on; only the picture grows.
+    for (const auto& s : affected)
+      if (std::find(inc.affected_services.begin(), inc.affected_services.end(), s) == inc.affected_services.end())
+        inc.affected_services.push_back(s);
+    describe(t);
+    return;
+  }
+  if (changed && t.published)
+    note(t, now, "reclassified: " + std::string(to_string(inc.type)) + " on " + inc.service + " -> " +
+                     std::string(to_string(type)) + " on " + root + " (" + why + ")");
+  inc.type = type;
+  inc.service = root;
+  inc.severity = severity;
+  inc.target_pod = target_pod;
+  inc.affected_services = affected;
+  t.root_reason = why;
+  describe(t);
+}
+
+void IncidentClassifier::describe(Tracked& t) {
+  Incident& inc = t.incident;
+  const std::string& root = inc.service;
+
+  std::vector<const Observation*> obs;
+  for (const auto& [k, o] : t.observations) obs.push_back(&o);
+  std::sort(obs.begin(), obs.end(), [&](const Observation* a, const Observation* b) {
+    if ((a->service == root) != (b->service == root)) return a->service == root;
+    if (a->max_score != b->max_score) return a->max_score > b->max_score;
+    if (a->first_ts != b->first_ts) return a->first_ts < b->first_ts;
+    return a->signal < b->signal;
+  });
+
+  std::vector<Evidence> evidence;
+  std::vector<std::string> moved;  // short phrases for the summary
+  std::set<std::string> fired;
+  for (const Observation* o : obs) {
+    const double base = std::isnan(o->expected) ? baseline_of(o->service, o->signal) : o->expected;
+    Evidence e;
+    e.kind = o->signal.rfind("log", 0) == 0 ? "log" : "metric";
+    e.signal = o->signal;
+    e.value = o->peak;
+    e.baseline = base;
+    e.ts = o->first_ts;
+    std::string where = o->service + (o->pod.empty() ? "" : "/" + o->pod);
+    e.text = o->signal + " on " + where + ": " + fmt(o->peak) + change_text(o->peak, base);
+    if (!std::isnan(o->tte_s)) e.text += ", limit reached in ~" + std::to_string(static_cast<long long>(o->tte_s / 60)) + " min";
+    if (moved.size() < 4) moved.push_back(e.text);
+    evidence.push_back(std::move(e));
+    for (const auto& m : o->models) fired.insert(m);
+  }
+  if (evidence.size() > kMaxEvidence - 4) evidence.resize(kMaxEvidence - 4);
+
+  // Log templates of the root service: new ones first, then the most frequent.
+  std::vector<const TemplateSeen*> tpls;
+  if (auto it = t.templates.find(root); it != t.templates.end())
+    for (const auto& [id, tpl] : it->second) tpls.push_back(&tpl);
+  std::stable_sort(tpls.begin(), tpls.end(), [](const TemplateSeen* a, const TemplateSeen* b) {
+    if (a->is_new != b->is_new) return a->is_new;
+    return a->count > b->count;
+  });
+  std::string top_log;
+  for (std::size_t i = 0; i < tpls.size() && i < 2; ++i) {
+    Evidence e;
+    e.kind = "log";
+    e.signal = tpls[i]->text;
+    e.value = static_cast<double>(tpls[i]->count);
+    e.text = "log template '" + tpls[i]->text + "' x" + std::to_string(tpls[i]->count) +
+             (tpls[i]->is_new ? " (new)" : "") + (tpls[i]->example.empty() ? "" : ", e.g. \"" + tpls[i]->example + "\"");
+    if (i == 0) top_log = e.text;
+    evidence.push_back(std::move(e));
+  }
+  for (const Observation* o : obs) {
+    for (const auto& [rule, summary] : o->summaries) {
+      if (evidence.size() >= kMaxEvidence) break;
+      Evidence e;
+      e.kind = "rule";
+      e.signal = rule;
+      e.text = "rule " + rule + ": " + summary;
+      e.value = o->peak;
+      e.ts = o->first_ts;
+      evidence.push_back(std::move(e));
+    }
+  }
+  for (const auto& m : fired) {
+    if (evidence.size() >= kMaxEvidence) break;
+    if (m.rfind("model ", 0) != 0) continue;
+    Evidence e;
+    e.kind = "model";
+    e.signal = m.substr(6);
+    e.text = m + " scored the signals anomalous";
+    evidence.push_back(std::move(e));
+  }
+  inc.evidence = std::move(evidence);
+
+  inc.title = std::string(type_title(inc.type)) + " on " + root + (inc.target_pod.empty() ? "" : " (pod " + inc.target_pod + ")");
+  std::string summary = std::string(type_title(inc.type)) + " suspected on " + root + ": ";
+  for (std::size_t i = 0; i < moved.size(); ++i) summary += (i ? "; " : "") + moved[i];
+  if (!top_log.empty()) summary += ". Top log: " + top_log;
+  if (inc.affected_services.size() > 1) {
+    summary += ". Also affected (callers/callees, treated as victims): ";
+    for (std::size_t i = 1; i < inc.affected_services.size(); ++i) summary += (i > 1 ? ", " : "") + inc.affected_services[i];
+  }
+  if (!t.root_reason.empty()) summary += ". Root cause: " + t.root_reason;
+  if (!fired.empty()) {
+    summary += ". Fired: ";
+    std::size_t i = 0;
+    for (const auto& m : fired) summary += (i++ ? ", " : "") + m;
+  }
+  inc.summary = summary + ".";
+}
+
+bool IncidentClassifier::back_to_normal(const Tracked& t) const {
+  for (const auto& [k, o] : t.observations) {
+    if (o.signal.rfind("log", 0) == 0 && o.signal.find(':') != std::string::npos) continue;  // detector log kinds
+    double v = latest_of(o.service, "", o.signal);
+    if (std::isnan(v) && !o.pod.empty()) v = latest_of(o.service, o.pod, o.signal);
+    if (std::isnan(v)) continue;  // no current value: the quiet period decides
+    const double base = std::isnan(o.expected) ? baseline_of(o.service, o.signal) : o.expected;
+    if (std::isnan(base) || std::isnan(o.peak)) continue;
+    const double dist = std::fabs(v - base);
+    if (dist <= opt_.back_fraction * std::fabs(o.peak - base) || dist <= 0.1 * std::fabs(base)) continue;
+    return false;
+  }
+  return true;
+}
+
+std::vector<Incident> IncidentClassifier::on_features(const FeatureWindow& w) {
+  now_ = std::max(now_, w.end);
+  const char* source = w.source == FeatureSource::Metrics ? "metrics" : "logs";
+  latest_[w.service + '\x1f' + w.pod + '\x1f' + source] = w;
+  if (w.pod.empty()) {
+    // Baselines learn only from calm windows, so a fault does not become the new normal.
+    auto pq = pending_.find(w.service);
+    const bool calm = !service_in_active_incident(w.service) && (pq == pending_.end() || pq->second.empty());
+    if (calm)
+      for (const auto& [name, v] : w.features) {
+        if (std::isnan(v)) continue;
+        Baseline& b = baselines_[key2(w.service, name)];
+        b.mean = b.count == 0 ? v : b.mean + opt_.baseline_alpha * (v - b.mean);
+        ++b.count;
+      }
+  }
+  if (w.source == FeatureSource::Logs && !w.top_templates.empty()) {
+    latest_templates_[w.service] = w.top_templates;
+    for (auto& [id, t] : incidents_) {
+      if (t.incident.status == IncidentStatus::Resolved) continue;
+      bool involved = false;
+      for (const auto& [k, o] : t.observations) involved = involved || o.service == w.service;
+      if (!involved) continue;
+      bool added = false;
+      for (const auto& tc : w.top_templates) {
+        auto& seen = t.templates[w.service][tc.template_id];
+        if (seen.text.empty()) {
+          seen = TemplateSeen{tc.template_text, tc.example, tc.count, tc.is_new};
+          added = true;
+        } else {
+          seen.count += tc.count;
+          seen.is_new = seen.is_new || tc.is_new;
+        }
+      }
+      if (added) classify(t, w.end);
+    }
+  }
+  return flush();
+}
+
+std::vector<Incident> IncidentClassifier::on_action(const RemediationAction& a) {
+  now_ = std::max(now_, a.ts);
+  auto it = incidents_.find(a.incident_id);
+  if (it == incidents_.end() || !it->second.published) return {};
+  if (!seen_ids_.insert(a.id + "#" + std::string(to_string(a.status))).second) {
+    ++duplicates_;
+    return {};
+  }
+  seen_order_.emplace_back(a.ts, a.id + "#" + std::string(to_string(a.status)));
+  Tracked& t = it->second;
+  std::string what = std::string(to_string(a.kind)) + " " + a.namespace_name + "/" + a.target;
+  if (a.kind == ActionKind::ScaleDeployment) what += " to " + std::to_string(a.replicas);
+  note(t, a.ts, "action " + what + " [" + std::string(to_string(a.status)) + "]" + (a.reason.empty() ? "" : ": " + a.reason));
+  const bool executed = a.status == ActionStatus::Executing || a.status == ActionStatus::Succeeded ||
+                        a.status == ActionStatus::Approved;
+  if (executed && t.incident.status != IncidentStatus::Resolved) {
+    t.acted = true;
+    if (t.incident.status != IncidentStatus::Mitigating) {
+      t.incident.status = IncidentStatus::Mitigating;
+      note(t, a.ts, "mitigating: remediation under way");
+    }
+  }
+  return flush();
+}
+
+std::vector<Incident> IncidentClassifier::on_result(const ActionResult& r) {
+  now_ = std::max(now_, r.ts);
+  auto it = incidents_.find(r.incident_id);
+  if (it == incidents_.end() || !it->second.published) return {};
+  if (!seen_ids_.insert("result#" + r.id).second) {
+    ++duplicates_;
+    return {};
+  }
+  seen_order_.emplace_back(r.ts, "result#" + r.id);
+  Tracked& t = it->second;
+  note(t, r.ts, "result of " + r.action_id + ": " + std::string(to_string(r.status)) + (r.detail.empty() ? "" : " (" + r.detail + ")"));
+  if (r.status == ActionStatus::NotRecovered && t.incident.status != IncidentStatus::Resolved &&
+      t.incident.status != IncidentStatus::Escalated) {
+    t.incident.status = IncidentStatus::Escalated;
+    note(t, r.ts, "escalated: remediation did not recover the service");
+  }
+  return flush();
+}
+
+std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
+  now_ = std::max(now_, now);
+  for (auto& [id, t] : incidents_) {
+    if (!t.published && t.publish_at <= now_) {
+      classify(t, now_);
+      t.published = true;
+      t.incident.opened_at = now_;
+      note(t, now_, "opened: " + t.incident.title);
+    } else if (t.published && t.stale && now_ - t.incident.updated_at >= kRefreshMs) {
+      describe(t);
+      t.dirty = true;
+    }
+    if (t.published && t.incident.status != IncidentStatus::Resolved &&
+               now_ - t.last_signal_ts >= opt_.resolve_hold_ms && back_to_normal(t)) {
+      t.incident.status = IncidentStatus::Resolved;
+      t.incident.resolved_at = now_;
+      note(t, now_, "resolved: no anomaly for " + std::to_string((now_ - t.last_signal_ts) / 1000) +
+                        "s and the signals that moved are back near their baselines");
+    }
+  }
+  for (auto& [service, queue] : pending_)
+    while (!queue.empty() && queue.front().ts < now_ - opt_.confirm_window_ms) queue.pop_front();
+  while (!seen_order_.empty() && seen_order_.front().first < now_ - kSeenIdsTtlMs) {
+    seen_ids_.erase(seen_order_.front().second);
+    seen_order_.pop_front();
+  }
+  std::vector<Incident> out = flush();
+  for (auto it = incidents_.begin(); it != incidents_.end();) {
+    const Incident& inc = it->second.incident;
+    const bool gone = inc.status == IncidentStatus::Resolved && now_ - inc.resolved_at > opt_.reopen_window_ms;
+    it = gone ? incidents_.erase(it) : std::next(it);
+  }
+  for (auto it = latest_.begin(); it != latest_.end();)
+    it = it->second.end < now_ - 10 * kPodWindowStaleMs ? latest_.erase(it) : std::next(it);
+  return out;
+}
+
+std::vector<Incident> IncidentClassifier::flush() {
+  std::vector<Incident> out;
+  for (auto& [id, t] : incidents_) {
+    if (!t.published || !t.dirty) continue;
+    t.dirty = false;
+    t.stale = false;
+    ++t.incident.revision;
+    t.incident.updated_at = now_;
+    out.push_back(t.incident);
+  }
+  return out;
+}
+
+}  // namespace selfheal::classifier

@@ -1,0 +1,102 @@
+// The incident-classifier service on an in-process bus: anomalies in, incident snapshots out.
+#include <gtest/gtest.h>
+
+#include "bus/in_process_bus.hpp"
+#include "classifier/services.hpp"
+#include "contracts/topics.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/metrics.hpp"
+
+namespace selfheal {
+namespace {
+
+struct Harness {
+  ServiceRegistry registry;
+  ConfigSchema schema;
+  MetricsRegistry metrics;
+  InProcessBus bus{InProcessBus::Options{}, nullptr};
+  SimClock clock{1'700'000'000'000};
+  std::unique_ptr<Config> config;
+  std::unique_ptr<ServiceContext> ctx;
+  std::unique_ptr<Service> service;
+  std::unique_ptr<Subscription> out;
+
+  using Settings = std::vector<std::pair<std::string, std::string>>;
+  explicit Harness(Settings settings = {}) {
+    register_classifier_services(registry);
+    registry.declare_config(schema);
+    config = std::make_unique<Config>(schema);
+    for (const auto& [k, v] : settings) config->set(k, v, "test");
+    ctx = std::make_unique<ServiceContext>(ServiceContext{bus, clock, *config, metrics, nullptr, nullptr, "t1"});
+    service = registry.find("incident-classifier")->create(*config);
+    out = bus.subscribe(topics::kIncidents, "test");
+  }
+
+  void anomaly(const std::string& id, const std::string& service_name, const std::string& signal, double score) {
+    Anomaly a;
+    a.id = id;
+    a.ts = clock.now();
+    a.service = service_name;
+    a.signal = signal;
+    a.score = score;
+    a.value = 1;
+    a.expected = 0.1;
+    a.model = "robust-baseline";
+    bus.publish(topics::kAnomalies, a);
+  }
+
+  std::vector<Incident> step(TimeMs advance_ms) {
+    clock.advance(advance_ms);
+    service->on_tick(clock.now());
+    while (service->poll() > 0) {}
+    service->on_tick(clock.now());
+    std::vector<Delivery> got;
+    out->poll(got, 1000);
+    out->commit();
+    std::vector<Incident> incidents;
+    for (auto& d : got) incidents.push_back(std::get<Incident>(d.event));
+    return incidents;
+  }
+};
+
+TEST(IncidentClassifierService, PublishesOneIncidentForCorrelatedAnomalies) {
+  Harness h;
+  h.service->start(*h.ctx);
+  h.anomaly("a1", "payments", "error_ratio", 0.97);
+  h.anomaly("a2", "orders", "error_ratio", 0.95);
+  h.anomaly("a3", "frontend", "error_ratio", 0.93);
+  EXPECT_TRUE(h.step(1000).empty());  // within the decision delay
+  auto snaps = h.step(5000);
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0].service, "payments");
+  EXPECT_EQ(snaps[0].id, "inc-t1-0001");
+  EXPECT_EQ(snaps[0].revision, 1u);
+  EXPECT_EQ(snaps[0].anomaly_ids.size(), 3u);
+  EXPECT_EQ(h.metrics.counter("selfheal_incident_snapshots_total", "Incident snapshots published (every change)").value(), 1.0);
+}
+
+TEST(IncidentClassifierService, BadCallGraphIsRefusedWithTheEntry) {
+  try {
+    Harness h(Harness::Settings{{"incident_classifier.call_graph", "frontend->orders,orders=>payments"}});
+    FAIL() << "accepted a malformed call graph";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("incident_classifier.call_graph: call graph entry 'orders=>payments'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(IncidentClassifierService, CustomCallGraphDecidesTheCulprit) {
+  // Here payments calls orders, so orders is the deeper service.
+  Harness h(Harness::Settings{{"incident_classifier.call_graph", "payments->orders"}});
+  h.service->start(*h.ctx);
+  h.anomaly("a1", "payments", "error_ratio", 0.97);
+  h.anomaly("a2", "orders", "error_ratio", 0.95);
+  auto snaps = h.step(6000);
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0].service, "orders");
+}
+
+}  // namespace
+}  // namespace selfheal

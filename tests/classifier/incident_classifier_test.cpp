@@ -1,0 +1,365 @@
+// The classifier on hand-made streams of anomalies, windows and remediation events.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "classifier/incident_classifier.hpp"
+
+namespace selfheal::classifier {
+namespace {
+
+constexpr TimeMs T0 = 1'700'000'000'000;
+constexpr TimeMs S = 1000;
+
+class ClassifierTest : public ::testing::Test {
+ protected:
+  ClassifierTest() : c_(options()) {}
+
+  static ClassifierOptions options() {
+    ClassifierOptions o;
+    o.decide_delay_ms = 5 * S;
+    o.resolve_hold_ms = 60 * S;
+    o.reopen_window_ms = 600 * S;
+    return o;
+  }
+
+  void take(std::vector<Incident> snaps) {
+    for (auto& i : snaps) {
+      auto& last = latest_[i.id];
+      EXPECT_GT(i.revision, last.revision) << "revisions must increase";
+      last = i;
+      all_.push_back(std::move(i));
+    }
+  }
+
+  void anomaly(const std::string& id, TimeMs ts, const std::string& service, const std::string& signal, double value,
+               double expected, double score = 0.95, const std::string& pod = "", double tte_s = kAbsent) {
+    Anomaly a;
+    a.id = id;
+    a.ts = ts;
+    a.service = service;
+    a.pod = pod;
+    a.signal = signal;
+    a.series = service + ":" + signal;
+    a.value = value;
+    a.expected = expected;
+    a.score = score;
+    a.model = "robust-baseline";
+    a.model_version = "v1";
+    a.time_to_exhaustion_s = tte_s;
+    take(c_.on_anomaly(a));
+  }
+
+  void rule(const std::string& id, TimeMs ts, const std::string& service, const std::string& name,
+            const std::string& signal, double value, const std::string& type, const std::string& severity = "warning",
+            const std::string& pod = "") {
+    Anomaly a;
+    a.id = id;
+    a.ts = ts;
+    a.service = service;
+    a.pod = pod;
+    a.signal = signal;
+    a.value = value;
+    a.score = 1.0;
+    a.source = AnomalySource::Rule;
+    a.model = name;
+    a.model_version = "defaults-1";
+    if (!type.empty()) a.labels.emplace_back("incident_type", type);
+    a.labels.emplace_back("severity", severity);
+    a.labels.emplace_back("summary", service + " " + signal + " high");
+    take(c_.on_anomaly(a));
+  }
+
+  void window(TimeMs end, const std::string& service, std::vector<std::pair<std::string, double>> features,
+              const std::string& pod = "") {
+    FeatureWindow w;
+    w.id = "w" + std::to_string(++windows_);
+    w.start = end - 10 * S;
+    w.end = end;
+    w.service = service;
+    w.pod = pod;
+    w.features = std::move(features);
+    take(c_.on_features(w));
+  }
+
+  void logs(TimeMs end, const std::string& service, std::vector<TemplateCount> templates) {
+    FeatureWindow w;
+    w.id = "l" + std::to_string(++windows_);
+    w.start = end - 10 * S;
+    w.end = end;
+    w.service = service;
+    w.source = FeatureSource::Logs;
+    w.features = {{"log_lines", 100}};
+    w.top_templates = std::move(templates);
+    take(c_.on_features(w));
+  }
+
+  void tick(TimeMs now) { take(c_.on_tick(now)); }
+
+  // Calm windows so the classifier has baselines.
+  void warm_up(const std::vector<std::string>& services, TimeMs until) {
+    for (TimeMs t = until - 60 * S; t <= until; t += 10 * S)
+      for (const auto& s : services)
+        window(t, s, {{"latency_p95_s", 0.1}, {"error_ratio", 0.01}, {"requests_per_s", 100}, {"cpu_utilization_mean", 0.3},
+                      {"memory_utilization_max", 0.4}, {"restarts", 0}, {"db_query_p95_s", 0.01}});
+  }
+
+  const Incident& only_incident() {
+    EXPECT_EQ(latest_.size(), 1u) << "expected exactly one incident";
+    return latest_.begin()->second;
+  }
+
+  IncidentClassifier c_;
+  std::map<std::string, Incident> latest_;
+  std::vector<Incident> all_;
+  int windows_ = 0;
+};
+
+TEST_F(ClassifierTest, OneIncidentPerFaultAcrossManyAlerts) {
+  warm_up({"payments", "orders", "frontend"}, T0);
+  const std::string pod_a = "payments-0123456789-aaaaa", pod_b = "payments-0123456789-bbbbb";
+  TimeMs t = T0 + 10 * S;
+  window(t, "payments", {{"memory_utilization_max", 0.93}, {"memory_slope_bytes_per_s", 3e5}}, pod_a);
+  window(t, "payments", {{"memory_utilization_max", 0.45}, {"memory_slope_bytes_per_s", 1e3}}, pod_b);
+  anomaly("m1", t, "payments", "memory_slope_bytes_per_s", 3e5, 1e3, 0.97, pod_a, 400);
+  rule("r1", t, "payments", "PodMemoryNearLimit", "memory_utilization_max", 0.93, "memory_leak", "critical", pod_a);
+  for (int i = 0; i < 10; ++i) {
+    TimeMs ti = t + (i + 1) * 10 * S;
+    anomaly("m-mem-" + std::to_string(i), ti, "payments", "memory_utilization_max", 0.95, 0.4, 0.99, pod_a);
+    anomaly("m-lat-" + std::to_string(i), ti, "orders", "latency_p95_s", 0.9, 0.1, 0.9);
+    anomaly("m-err-" + std::to_string(i), ti, "frontend", "error_ratio", 0.08, 0.01, 0.8);
+    rule("r-lat-" + std::to_string(i), ti, "orders", "LatencyP95High", "latency_p95_s", 1.2, "");
+    tick(ti);
+  }
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.type, IncidentType::MemoryLeak);
+  EXPECT_EQ(inc.service, "payments");
+  EXPECT_EQ(inc.target_pod, pod_a);
+  EXPECT_EQ(inc.namespace_name, "shop");
+  EXPECT_EQ(inc.severity, Severity::Critical);
+  EXPECT_EQ(inc.status, IncidentStatus::Open);
+  EXPECT_EQ(inc.affected_services.front(), "payments");
+  EXPECT_EQ(inc.affected_services.size(), 3u);
+  EXPECT_EQ(inc.anomaly_ids.size(), 42u);
+  EXPECT_NE(inc.title.find("Memory leak on payments"), std::string::npos) << inc.title;
+  EXPECT_NE(inc.summary.find("memory_utilization_max on payments/" + pod_a + ": 0.95 (baseline 0.4, +13"), std::string::npos)
+      << inc.summary;
+  EXPECT_NE(inc.summary.find("rule PodMemoryNearLimit"), std::string::npos) << inc.summary;
+  EXPECT_NE(inc.summary.find("model robust-baseline@v1"), std::string::npos) << inc.summary;
+  bool rule_evidence = false;
+  for (const auto& e : inc.evidence) rule_evidence = rule_evidence || (e.kind == "rule" && e.signal == "PodMemoryNearLimit");
+  EXPECT_TRUE(rule_evidence);
+  // Published once the decision delay passed, then only on visible changes, not on every alert.
+  EXPECT_EQ(all_.front().opened_at, t + 10 * S);
+  EXPECT_LT(all_.size(), 6u);
+}
+
+TEST_F(ClassifierTest, DecisionWaitsForTheDelayThenPublishes) {
+  rule("r1", T0, "search", "CpuSaturated", "cpu_utilization_mean", 0.95, "cpu_saturation");
+  tick(T0 + 4 * S);
+  EXPECT_TRUE(all_.empty());
+  tick(T0 + 5 * S);
+  ASSERT_EQ(all_.size(), 1u);
+  EXPECT_EQ(all_[0].revision, 1u);
+  EXPECT_EQ(all_[0].opened_at, T0 + 5 * S);
+  EXPECT_EQ(all_[0].type, IncidentType::CpuSaturation);
+}
+
+TEST_F(ClassifierTest, CallersOfASlowDatabaseAreVictims) {
+  warm_up({"orders", "frontend", "postgres", "payments"}, T0);
+  // The callers' latency moves first; the database's own signal arrives a window later.
+  anomaly("a1", T0 + 10 * S, "orders", "latency_p95_s", 1.5, 0.1, 0.95);
+  anomaly("a2", T0 + 10 * S, "frontend", "latency_p95_s", 1.8, 0.1, 0.95);
+  anomaly("a3", T0 + 12 * S, "payments", "latency_p95_s", 1.1, 0.1, 0.92);
+  anomaly("a4", T0 + 14 * S, "postgres", "db_query_p95_s", 0.8, 0.01, 0.99);
+  tick(T0 + 20 * S);
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.service, "postgres");
+  EXPECT_EQ(inc.type, IncidentType::DbLatency);
+  EXPECT_EQ(inc.affected_services.front(), "postgres");
+  EXPECT_NE(inc.summary.find("victims"), std::string::npos);
+}
+
+TEST_F(ClassifierTest, DeepestServiceWithSymptomsIsTheCulprit) {
+  warm_up({"frontend", "orders", "payments"}, T0);
+  anomaly("a1", T0 + 10 * S, "frontend", "error_ratio", 0.2, 0.01);
+  anomaly("a2", T0 + 11 * S, "orders", "error_ratio", 0.3, 0.01);
+  anomaly("a3", T0 + 12 * S, "payments", "error_ratio", 0.6, 0.01);
+  tick(T0 + 30 * S);
+  EXPECT_EQ(only_incident().service, "payments");
+}
+
+TEST_F(ClassifierTest, UnrelatedServicesGiveSeparateIncidents) {
+  anomaly("a1", T0, "payments", "cpu_utilization_mean", 0.97, 0.3);
+  anomaly("a2", T0, "search", "error_ratio", 0.3, 0.01);
+  tick(T0 + 10 * S);
+  ASSERT_EQ(latest_.size(), 2u);
+  std::set<std::string> roots;
+  for (const auto& [id, i] : latest_) roots.insert(i.service);
+  EXPECT_EQ(roots, (std::set<std::string>{"payments", "search"}));
+}
+
+TEST_F(ClassifierTest, NoiseDoesNotOpenIncidents) {
+  anomaly("n1", T0, "orders", "latency_p95_s", 0.3, 0.1, 0.6);            // weak, alone
+  anomaly("n2", T0 + 120 * S, "orders", "latency_p95_s", 0.3, 0.1, 0.6);  // weak again, long after
+  anomaly("n3", T0 + 130 * S, "orders", "latency_p95_s", 0.3, 0.1, 0.3);  // below min_score
+  tick(T0 + 300 * S);
+  EXPECT_TRUE(all_.empty());
+  anomaly("n4", T0 + 310 * S, "orders", "latency_p95_s", 0.3, 0.1, 0.6);
+  anomaly("n5", T0 + 320 * S, "orders", "error_ratio", 0.05, 0.01, 0.6);  // confirmed by a second anomaly
+  tick(T0 + 330 * S);
+  EXPECT_EQ(latest_.size(), 1u);
+}
+
+TEST_F(ClassifierTest, DuplicateAnomaliesAreIgnored) {
+  anomaly("dup", T0, "search", "cpu_utilization_mean", 0.97, 0.3);
+  tick(T0 + 10 * S);
+  anomaly("dup", T0, "search", "cpu_utilization_mean", 0.97, 0.3);
+  anomaly("dup", T0 + 11 * S, "search", "latency_p95_s", 2, 0.1);  // same id: a redelivery
+  tick(T0 + 20 * S);
+  EXPECT_EQ(c_.duplicates_ignored(), 2u);
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.anomaly_ids, std::vector<std::string>{"dup"});
+  EXPECT_EQ(inc.revision, 1u);
+}
+
+struct TypeCase {
+  const char* name;
+  IncidentType expected;
+  std::string root;
+};
+
+class TypeTest : public ClassifierTest, public ::testing::WithParamInterface<TypeCase> {};
+
+TEST_P(TypeTest, ClassifiesFromWhichSignalsMoved) {
+  const TypeCase& tc = GetParam();
+  warm_up({"frontend", "orders", "search", "payments", "inventory", "cache", "postgres"}, T0);
+  const TimeMs t = T0 + 10 * S;
+  const std::string name = tc.name;
+  if (name == "cpu") {
+    anomaly("a", t, "search", "cpu_utilization_mean", 0.97, 0.3);
+    anomaly("b", t, "search", "latency_p95_s", 0.5, 0.1);
+    anomaly("c", t + 10 * S, "frontend", "latency_p95_s", 0.6, 0.1);
+  } else if (name == "surge") {
+    anomaly("a", t, "frontend", "requests_per_s", 400, 100);
+    anomaly("b", t, "frontend", "cpu_utilization_mean", 0.9, 0.3);
+    anomaly("c", t, "orders", "requests_per_s", 350, 100);
+    anomaly("d", t, "orders", "cpu_utilization_mean", 0.9, 0.3);
+    anomaly("e", t, "orders", "latency_p95_s", 0.9, 0.1);
+  } else if (name == "crash") {
+    rule("a", t, "inventory", "RestartsIncreasing", "restarts", 3, "crash_loop");
+    rule("b", t, "inventory", "PodsNotReady", "pods_ready", 1, "crash_loop", "critical");
+    logs(t, "inventory", {{7, "Back-off restarting failed container <*>", 4, "Back-off restarting failed container inventory", false}});
+  } else if (name == "leak") {
+    anomaly("a", t, "orders", "memory_utilization_max", 0.85, 0.4, 0.97, "orders-0123456789-abcde", 900);
+    rule("b", t + 60 * S, "orders", "RestartsIncreasing", "restarts", 1, "crash_loop");
+  } else if (name == "error_burst") {
+    anomaly("a", t, "payments", "error_ratio", 0.3, 0.01);
+    anomaly("b", t, "payments", "log:new_template", 3, 0);
+    logs(t, "payments", {{11, "NullPointerException in <*> after deploy of version <*>", 40,
+                          "NullPointerException in ChargeHandler after deploy of version 2.4.1", true}});
+  } else if (name == "bad_state") {
+    anomaly("a", t, "cache", "error_ratio", 0.2, 0.01);
+    anomaly("b", t, "cache", "latency_p95_s", 0.9, 0.1);
+    logs(t, "cache", {{12, "entry <*> is stale, serving inconsistent state", 30, "entry user:42 is stale, serving inconsistent state", false}});
+  } else if (name == "dependency") {
+    anomaly("a", t, "payments", "error_ratio", 0.4, 0.01);
+    anomaly("b", t, "orders", "error_ratio", 0.2, 0.01);
+    logs(t, "payments", {{13, "POST <*> failed: connection refused", 50, "POST https://api.acquirer.example/charge failed: connection refused", false}});
+  } else if (name == "db") {
+    anomaly("a", t, "orders", "latency_p95_s", 1.4, 0.1);
+    anomaly("b", t, "inventory", "latency_p95_s", 1.2, 0.1);
+    rule("c", t + 10 * S, "postgres", "DbQueryP95High", "db_query_p95_s", 0.6, "db_latency");
+  } else if (name == "unknown") {
+    anomaly("a", t, "search", "log_unparsed", 50, 1, 0.99);
+  }
+  tick(t + 30 * S);
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.type, tc.expected) << to_string(inc.type) << ": " << inc.summary;
+  EXPECT_EQ(inc.service, tc.root) << inc.summary;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachType, TypeTest,
+    ::testing::Values(TypeCase{"cpu", IncidentType::CpuSaturation, "search"},
+                      TypeCase{"surge", IncidentType::TrafficSurge, "frontend"},
+                      TypeCase{"crash", IncidentType::CrashLoop, "inventory"},
+                      TypeCase{"leak", IncidentType::MemoryLeak, "orders"},
+                      TypeCase{"error_burst", IncidentType::ErrorBurst, "payments"},
+                      TypeCase{"bad_state", IncidentType::BadState, "cache"},
+                      TypeCase{"dependency", IncidentType::DependencyOutage, "payments"},
+                      TypeCase{"db", IncidentType::DbLatency, "postgres"},
+                      TypeCase{"unknown", IncidentType::Unknown, "search"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(ClassifierTest, LifecycleMitigateResolveAfterHoldAndReopenOnRelapse) {
+  warm_up({"search"}, T0);
+  anomaly("a1", T0 + 10 * S, "search", "cpu_utilization_mean", 0.97, 0.3);
+  window(T0 + 10 * S, "search", {{"cpu_utilization_mean", 0.97}});
+  tick(T0 + 20 * S);
+  std::string id = only_incident().id;
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Open);
+
+  RemediationAction act;
+  act.id = "act-1";
+  act.ts = T0 + 25 * S;
+  act.incident_id = id;
+  act.service = "search";
+  act.kind = ActionKind::ScaleDeployment;
+  act.target = "search";
+  act.replicas = 4;
+  act.status = ActionStatus::Succeeded;
+  act.reason = "playbook cpu_saturation step 0";
+  take(c_.on_action(act));
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Mitigating);
+  take(c_.on_action(act));  // redelivered: no new snapshot
+  EXPECT_EQ(c_.duplicates_ignored(), 1u);
+
+  // Still hot: no resolution however long it stays quiet.
+  anomaly("a2", T0 + 30 * S, "search", "cpu_utilization_mean", 0.96, 0.3);
+  window(T0 + 30 * S, "search", {{"cpu_utilization_mean", 0.96}});
+  tick(T0 + 100 * S);
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Mitigating);
+  // Back near baseline, and quiet for longer than the hold time.
+  window(T0 + 110 * S, "search", {{"cpu_utilization_mean", 0.31}});
+  tick(T0 + 111 * S);
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Resolved);  // 81 s quiet > 60 s hold
+  EXPECT_EQ(latest_[id].resolved_at, T0 + 111 * S);
+
+  // Relapse within the reopen window: the same incident reopens.
+  anomaly("a3", T0 + 200 * S, "search", "cpu_utilization_mean", 0.98, 0.3);
+  tick(T0 + 201 * S);
+  ASSERT_EQ(latest_.size(), 1u);
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Open);
+  EXPECT_EQ(latest_[id].resolved_at, 0);
+  EXPECT_NE(latest_[id].timeline.back().text.find("reopened"), std::string::npos);
+
+  ActionResult res;
+  res.id = "res-1";
+  res.ts = T0 + 210 * S;
+  res.action_id = "act-2";
+  res.incident_id = id;
+  res.service = "search";
+  res.status = ActionStatus::NotRecovered;
+  res.detail = "cpu still at 97% after 120 s";
+  take(c_.on_result(res));
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Escalated);
+}
+
+TEST_F(ClassifierTest, ResolvesOnlyAfterTheHoldTime) {
+  warm_up({"orders"}, T0);
+  anomaly("a1", T0 + 10 * S, "orders", "error_ratio", 0.3, 0.01);
+  tick(T0 + 15 * S);
+  window(T0 + 20 * S, "orders", {{"error_ratio", 0.012}});
+  tick(T0 + 69 * S);  // 59 s quiet
+  EXPECT_EQ(only_incident().status, IncidentStatus::Open);
+  tick(T0 + 70 * S);  // 60 s quiet
+  EXPECT_EQ(only_incident().status, IncidentStatus::Resolved);
+  // After the reopen window a new fault is a new incident.
+  anomaly("a2", T0 + 700 * S, "orders", "error_ratio", 0.3, 0.01);
+  tick(T0 + 710 * S);
+  EXPECT_EQ(latest_.size(), 2u);
+}
+
+}  // namespace
+}  // namespace selfheal::classifier
