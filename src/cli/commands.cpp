@@ -6,6 +6,7 @@
 #include "app/app.hpp"
 #include "cli/args.hpp"
 #include "core/config.hpp"
+#include "sim/chaos.hpp"
 #include "eval/eval_cli.hpp"
 #include "bus/kafka_bus.hpp"
 
@@ -43,6 +44,7 @@ int version_main(int, char**) {
 
 const std::vector<Command>& tool_commands() {
   static const std::vector<Command> kCommands = {
+      {"chaos", "Inject a fault into a running cluster-sim: chaos inject <fault> --service NAME", sim::chaos_main},
       {"config", "Print the documented defaults, or validate a configuration", config_main},
       {"eval", "Run a suite of scenarios and score detection, diagnosis and repair against ground truth",
        eval::eval_main},
