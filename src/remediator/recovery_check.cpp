@@ -1,6 +1,7 @@
 #include "remediator/recovery_check.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "contracts/feature_names.hpp"
@@ -9,19 +10,22 @@ namespace selfheal::remediation {
 namespace fn = feature_names;
 namespace {
 
-// The features whose baseline is learned, with how far above it is still "normal":
-// healthy when value <= max(mean * ratio, mean + slack), or <= ceiling while no baseline exists.
+// The features whose baseline is learned, with how far above it is still "normal": healthy when
+// value <= max(mean * ratio, mean + slack, mean + 6 x deviation), or <= ceiling while no baseline
+// exists. `always_ok_below`: a level that is healthy whatever the baseline (CPU under 80% is not
+// saturated, even if the service used to idle at 20%).
 struct Limit {
   std::string_view feature;
   double ratio;
   double slack;
   double ceiling;
+  double always_ok_below;
 };
-constexpr Limit kErrorRatio{fn::kErrorRatio, 2.0, 0.02, 0.05};
-constexpr Limit kLatencyP95{fn::kLatencyP95, 1.5, 0.05, 1.0};
-constexpr Limit kCpuUtil{fn::kCpuUtilMean, 1.3, 0.10, 0.80};
-constexpr Limit kMemoryUtil{fn::kMemoryUtilMax, 1.3, 0.10, 0.85};
-constexpr Limit kDbQueryP95{fn::kDbQueryP95, 1.5, 0.02, 0.5};
+constexpr Limit kErrorRatio{fn::kErrorRatio, 2.0, 0.02, 0.05, 0};
+constexpr Limit kLatencyP95{fn::kLatencyP95, 1.5, 0.05, 1.0, 0};
+constexpr Limit kCpuUtil{fn::kCpuUtilMean, 1.3, 0.10, 0.80, 0.80};
+constexpr Limit kMemoryUtil{fn::kMemoryUtilMax, 1.3, 0.10, 0.85, 0};
+constexpr Limit kDbQueryP95{fn::kDbQueryP95, 1.5, 0.02, 0.5, 0};
 constexpr Limit kLearned[] = {kErrorRatio, kLatencyP95, kCpuUtil, kMemoryUtil, kDbQueryP95};
 constexpr int kMinSamples = 5;
 constexpr double kAlpha = 0.05;
@@ -41,18 +45,21 @@ void RecoveryCheck::observe(const FeatureWindow& w, bool learn) {
     double v = w.get(l.feature);
     if (is_absent(v)) continue;
     Band& b = svc[std::string(l.feature)];
-    // Plain mean for the first windows, then an EWMA that follows slow drift (daily load cycle).
-    b.mean = b.samples == 0 ? v : b.samples < 20 ? b.mean + (v - b.mean) / (b.samples + 1) : b.mean + kAlpha * (v - b.mean);
+    // Plain means for the first windows, then EWMAs that follow slow drift (daily load cycle).
+    double weight = b.samples < 20 ? 1.0 / (b.samples + 1) : kAlpha;
+    double dev = b.samples == 0 ? 0 : std::abs(v - b.mean);
+    b.mean += weight * (v - b.mean);
+    if (b.samples > 0) b.deviation += (b.samples < 20 ? 1.0 / b.samples : kAlpha) * (dev - b.deviation);
     ++b.samples;
   }
 }
 
-double RecoveryCheck::baseline(const std::string& service, std::string_view feature) const {
+const RecoveryCheck::Band* RecoveryCheck::baseline(const std::string& service, std::string_view feature) const {
   auto s = baselines_.find(service);
-  if (s == baselines_.end()) return kAbsent;
+  if (s == baselines_.end()) return nullptr;
   auto f = s->second.find(std::string(feature));
-  if (f == s->second.end() || f->second.samples < kMinSamples) return kAbsent;
-  return f->second.mean;
+  if (f == s->second.end() || f->second.samples < kMinSamples) return nullptr;
+  return &f->second;
 }
 
 std::string RecoveryCheck::problems(const FeatureWindow& w, IncidentType type) const {
@@ -61,8 +68,9 @@ std::string RecoveryCheck::problems(const FeatureWindow& w, IncidentType type) c
   auto within = [&](const Limit& l) {
     double v = w.get(l.feature);
     if (is_absent(v)) return;
-    double base = baseline(w.service, l.feature);
-    double limit = is_absent(base) ? l.ceiling : std::max(base * l.ratio, base + l.slack);
+    const Band* b = baseline(w.service, l.feature);
+    double limit = !b ? l.ceiling
+                      : std::max({b->mean * l.ratio, b->mean + l.slack, b->mean + 6 * b->deviation, l.always_ok_below});
     if (v > limit) note(std::string(l.feature) + " " + num(v) + " > " + num(limit));
   };
   within(kErrorRatio);

@@ -24,10 +24,11 @@ class RecoveryCheck {
  private:
   struct Band {
     double mean = 0;
+    double deviation = 0;  // mean absolute deviation from `mean`
     int samples = 0;
   };
   std::map<std::string, std::map<std::string, Band>> baselines_;  // service -> feature -> band
-  double baseline(const std::string& service, std::string_view feature) const;
+  const Band* baseline(const std::string& service, std::string_view feature) const;
 };
 
 }  // namespace selfheal::remediation

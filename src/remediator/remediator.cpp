@@ -443,6 +443,16 @@ void Remediator::decide(Run* run, RemediationAction action, const PlaybookStep* 
       std::string pod = action.target != action.service ? action.target : std::string();
       if (run && step && !approved)
         pod = step->pod == PodSelector::IncidentOrWorst ? run->incident.target_pod : std::string();
+      if (!pod.empty() && !approved && run) {
+        // The classifier's target may be a pod that has since been replaced (a relapse names the
+        // pod of the first episode): take the worst live pod rather than fail on a 404.
+        bool live = std::any_of(snapshot.pods.begin(), snapshot.pods.end(),
+                                [&](const K8sPod& p) { return p.name == pod && !p.terminating; });
+        if (!live) {
+          notes += (notes.empty() ? "" : "; ") + ("incident's pod " + pod + " no longer exists");
+          pod.clear();
+        }
+      }
       if (pod.empty()) {
         const K8sPod* worst = worst_pod(snapshot.pods);
         if (!worst) return fail("no pod of " + action.namespace_name + "/" + action.service + " to delete");

@@ -591,10 +591,24 @@ TEST(Remediator, ManualRequestFromTheApiPassesTheGuardrails) {
 // Kubernetes errors
 // ---------------------------------------------------------------------------------------------------
 
+TEST(Remediator, AReplacedTargetPodFallsBackToTheWorstLivePod) {
+  Harness h;
+  h.kube->pods[1].restarts = 3;
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = "orders-6d5f7c9b8a-gone1";  // replaced since the classifier saw it
+  h.incident(inc);
+  ASSERT_EQ(calls_of(h).size(), 1u);
+  EXPECT_EQ(calls_of(h)[0], "delete_pod shop/orders-6d5f7c9b8a-bxk2p");
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_NE(ok[0].reason.find("orders-6d5f7c9b8a-gone1 no longer exists"), std::string::npos) << ok[0].reason;
+}
+
 TEST(Remediator, NotFoundIsRecordedAsFailedAndTheNextStepIsTaken) {
   Harness h;
   auto inc = make_incident(IncidentType::MemoryLeak);
-  inc.target_pod = "orders-6d5f7c9b8a-gone1";  // already replaced
+  inc.target_pod = h.kube->pods[0].name;
+  h.kube->failures["delete_pod"] = K8sResult{false, 404, "NotFound", "pods \"" + inc.target_pod + "\" not found"};
   h.incident(inc);
   auto f = h.with_status(ActionStatus::Failed);
   ASSERT_EQ(f.size(), 1u);
