@@ -283,6 +283,18 @@ void Remediator::on_action(const RemediationAction& a) {
     RemediationAction action = a;
     action.ts = now;
     if (action.namespace_name.empty()) action.namespace_name = "default";
+    std::string invalid;
+    if (action.kind == ActionKind::ScaleDeployment && action.replicas < 1)
+      invalid = "field 'replicas': " + std::to_string(action.replicas) + " is not a replica count >= 1";
+    else if (action.kind == ActionKind::DeletePod && (action.target.empty() || action.target == action.service))
+      invalid = "field 'target': delete_pod needs the name of a pod of " + action.service;
+    if (!invalid.empty()) {
+      action.status = ActionStatus::Skipped;
+      action.reason = "invalid request: " + invalid + " (" + a.reason + ")";
+      publish(action);
+      return;
+    }
+    if (action.kind != ActionKind::DeletePod) action.target = action.service;
     decide(nullptr, action, nullptr, now, /*approved=*/true);
   }
 }

@@ -585,6 +585,27 @@ TEST(Remediator, ManualRequestFromTheApiPassesTheGuardrails) {
   EXPECT_EQ(s[0].id, "api-r1-8");
   EXPECT_EQ(s[0].reason.rfind("namespace_allowlist", 0), 0u) << s[0].reason;
   EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty());
+
+  // A malformed request is refused naming the field, and nothing else is lost.
+  RemediationAction scale = req;
+  scale.id = "api-r1-9";
+  scale.namespace_name = "shop";
+  scale.kind = ActionKind::ScaleDeployment;
+  scale.replicas = 0;
+  h.publish_action(scale);
+  EXPECT_EQ(calls_of(h).size(), 1u) << "never scale to a default of 0";
+  s = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[1].reason.rfind("invalid request: field 'replicas'", 0), 0u) << s[1].reason;
+  scale.id = "api-r1-10";
+  scale.replicas = 5;
+  h.publish_action(scale);  // search was just restarted: the cooldown holds manual requests too
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  EXPECT_EQ(h.with_status(ActionStatus::Skipped).back().reason.rfind("cooldown", 0), 0u);
+  scale.id = "api-r1-11";
+  scale.service = scale.target = "payments";
+  h.publish_action(scale);
+  EXPECT_EQ(calls_of(h).back(), "scale_deployment shop/payments 5");
 }
 
 // ---------------------------------------------------------------------------------------------------
