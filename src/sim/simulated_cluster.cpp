@@ -14,11 +14,15 @@ constexpr double kExternalCallLatencyS = 0.060;  // a healthy call to a dependen
 constexpr std::int64_t kJitWarmupMs = 30000;     // a fresh pod is slower for its first 30 s of serving
 constexpr std::size_t kMaxEvents = 1000;
 
-// Queueing slowdown at utilisation rho: M/M/1-like 1/(1-rho) up to 95%, then steeply worse (past
-// saturation the queue grows without bound and requests end in timeouts).
+// Queueing slowdown at utilisation rho. A pod serves with a pool of workers, so it behaves like an
+// M/M/c queue: waiting stays small until the pool is nearly busy, then grows fast (Sakasegawa's
+// approximation Wq/S = rho^(sqrt(2(c+1))-1) / (c(1-rho))). Past 95% the queue grows without bound
+// and requests end in timeouts; a steep power law stands in for that.
+constexpr double kWorkersPerPod = 4;
 double queue_factor(double rho) {
-  double r = std::min(rho, 0.95);
-  double f = 1.0 / (1.0 - r);
+  static const double exponent = std::sqrt(2 * (kWorkersPerPod + 1)) - 1;
+  double r = std::clamp(rho, 0.0, 0.95);
+  double f = 1.0 + std::pow(r, exponent) / (kWorkersPerPod * (1.0 - r));
   if (rho > 0.95) f *= std::pow(rho / 0.95, 8);
   return f;
 }
