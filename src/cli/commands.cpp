@@ -6,6 +6,7 @@
 #include "app/app.hpp"
 #include "cli/args.hpp"
 #include "core/config.hpp"
+#include "logproc/logparse_command.hpp"
 #include "sim/chaos.hpp"
 #include "eval/eval_cli.hpp"
 #include "bus/kafka_bus.hpp"
@@ -51,6 +52,7 @@ const std::vector<Command>& tool_commands() {
       {"dev-broker", "A Kafka mock cluster for development and tests (in memory, never for production)",
        dev_broker_main},
       {"version", "Print the version", version_main},
+      {"logparse", "Template-mining benchmark on loghub-style datasets (GA/PA per dataset)", logproc::logparse_main},
   };
   return kCommands;
 }
