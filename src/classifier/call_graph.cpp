@@ -46,6 +46,8 @@ CallGraph CallGraph::parse(const std::vector<std::string>& edges) {
 void CallGraph::add(const std::string& caller, const std::string& callee) {
   callees_[caller].insert(callee);
   callers_[callee].insert(caller);
+  services_.insert(caller);
+  services_.insert(callee);
 }
 
 const std::set<std::string>& CallGraph::callees(const std::string& s) const {

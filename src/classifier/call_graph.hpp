@@ -30,10 +30,12 @@ class CallGraph {
   // Either one calls the other, directly or not, or they are the same service.
   bool related(const std::string& a, const std::string& b) const;
   bool empty() const { return callees_.empty(); }
+  const std::set<std::string>& services() const { return services_; }
 
  private:
   std::map<std::string, std::set<std::string>> callees_;
   std::map<std::string, std::set<std::string>> callers_;
+  std::set<std::string> services_;
 };
 
 }  // namespace selfheal::classifier

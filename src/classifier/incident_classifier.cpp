@@ -15,6 +15,7 @@ constexpr std::size_t kMaxEvidence = 14;
 constexpr std::int64_t kSeenIdsTtlMs = 3'600'000;
 constexpr std::int64_t kPodWindowStaleMs = 120'000;
 constexpr double kSurgeRatio = 1.5;
+constexpr double kRetypeMargin = 1.0;
 constexpr std::int64_t kRefreshMs = 30'000;  // repeated alerts refresh a snapshot at most this often
 
 std::string key2(const std::string& a, const std::string& b) { return a + '\x1f' + b; }
@@ -290,7 +291,7 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     double tte_s = kAbsent;
     double error_ratio_peak = kAbsent;
     bool oom = false, connection = false, external = false, stuck = false, crash = false, db_words = false,
-         change = false;
+         change = false, exception = false, db_words_new = false;
     bool critical = false;
     TimeMs first = 0;
     double max_score = 0;
@@ -328,6 +329,18 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     }
     if (!std::isnan(o.tte_s)) p.memory = true;
   }
+  // The current windows say what the anomalies may not have yet: traffic and error levels vs baseline.
+  for (auto& [service, p] : profiles) {
+    const double rps = latest_of(service, "", "requests_per_s");
+    const double rps_base = baseline_of(service, "requests_per_s");
+    if (!std::isnan(rps) && !std::isnan(rps_base) && rps_base > 0) {
+      const double ratio = rps / rps_base;
+      if (std::isnan(p.rps_ratio) || ratio > p.rps_ratio) p.rps_ratio = ratio;
+    }
+    const double err = latest_of(service, "", "error_ratio");
+    const double err_base = baseline_of(service, "error_ratio");
+    if (!std::isnan(err) && !std::isnan(err_base) && err > 3 * err_base + 0.02) p.errors = true;
+  }
   std::vector<std::string> all_services;
   for (const auto& [s, p] : profiles) all_services.push_back(s);
   for (auto& [service, templates] : t.templates) {
@@ -338,16 +351,29 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
       const std::string text = lower(tpl.text + " " + tpl.example);
       if (tpl.is_new) p.new_templates = true;
       if (contains_any(text, {"out of memory", "outofmemory", "oom", "heap space", "memory limit", "gc overhead"})) p.oom = true;
-      if (contains_any(text, {"stuck", "deadlock", "stale", "inconsistent", "corrupt", "invalid state", "poison", "hung", "wedged"})) p.stuck = true;
-      if (contains_any(text, {"crash", "back-off", "backoff", "exited with", "panic", "segfault", "liveness", "failed to start"})) p.crash = true;
-      if (contains_any(text, {"slow query", "query took", "pool exhausted", "connection pool", "pool_exhausted", "lock wait"})) p.db_words = true;
-      if (contains_any(text, {"deploy", "rollout", "new version", "release", "config change", "feature flag"})) p.change = true;
-      if (contains_any(text, {"connection refused", "timed out", "timeout", "unreachable", "unavailable", "econnrefused",
-                              "no route to host", "name resolution", "dns", "connection reset", "upstream", "503", "502"})) {
+      if (contains_any(text, {"stuck", "deadlock", "stale", "inconsistent", "corrupt", "invalid state", "poison", "hung",
+                              "wedged", "not made progress", "failed to deserialize"}))
+        p.stuck = true;
+      if (contains_any(text, {"crash", "back-off", "backoff", "exited with", "panic", "segfault", "liveness",
+                              "failed to start", "application run failed", "failed to load"}))
+        p.crash = true;
+      if (contains_any(text, {"slow query", "query took", "pool exhausted", "hikaripool",
+                              "connection is not available", "statement timeout", "too many clients", "sharelock",
+                              "could not acquire a database connection", "lock wait"}))
+      {
+        p.db_words = true;
+        p.db_words_new = p.db_words_new || tpl.is_new;
+      }
+      if (contains_any(text, {"deploy", "rollout", "new version", "release", "config change"})) p.change = true;
+      if (contains_any(text, {"unhandled exception", "exception:", "nullpointer", "stacktrace"})) p.exception = true;
+      // Only failures to reach a peer at all: timeouts are what slow internal dependencies cause too.
+      if (contains_any(text, {"connection refused", "econnrefused", "dial tcp", "no route to host", "name resolution",
+                              "could not resolve", "connection reset", "unreachable"})) {
         p.connection = true;
         bool internal = false;
         for (const auto& s : all_services) internal = internal || (text.find(lower(s)) != std::string::npos && s != service);
-        for (const auto& s : opt_.graph.callees(service)) internal = internal || text.find(lower(s)) != std::string::npos;
+        for (const auto& s : opt_.graph.services())
+          internal = internal || (s != service && text.find(lower(s)) != std::string::npos);
         if (!internal) p.external = true;
       }
     }
@@ -387,21 +413,32 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
   };
 
   std::vector<std::string> surging, own_cause, database;
-  bool any_hard_cause = false;  // memory, restarts, readiness or the database: not what a surge does
+  // Traffic comes from callers: a surging caller that shows no symptom yet is still the origin.
+  for (const auto& svc : opt_.graph.services()) {
+    if (profiles.count(svc)) continue;
+    const double rps = latest_of(svc, "", "requests_per_s");
+    const double base = baseline_of(svc, "requests_per_s");
+    if (std::isnan(rps) || std::isnan(base) || base <= 0 || rps / base < kSurgeRatio) continue;
+    bool calls_affected = false;
+    for (const auto& [other, prof] : profiles) calls_affected = calls_affected || opt_.graph.calls_transitively(svc, other);
+    if (calls_affected) surging.push_back(svc);
+  }
+  bool any_hard_cause = false;  // memory, restarts or readiness: not what a surge does
   for (const auto& [s, p] : profiles) {
     if (!std::isnan(p.rps_ratio) && p.rps_ratio >= kSurgeRatio) surging.push_back(s);
     if (p.own_cause()) own_cause.push_back(s);
     if (p.database && is_db(s)) database.push_back(s);
-    any_hard_cause = any_hard_cause || p.memory || p.restarts || p.not_ready || p.database;
+    // A slow database under a traffic surge is a consequence of the load, not a competing cause.
+    any_hard_cause = any_hard_cause || p.memory || p.restarts || p.not_ready;
   }
   std::string root;
   std::string why;
-  if (!database.empty()) {
+  if (!surging.empty() && !any_hard_cause) {
+    root = upstream_most(surging);
+    why = "request rate rose at " + root + ", the most upstream service whose traffic grew";
+  } else if (!database.empty()) {
     root = downstream_most(database);
     why = "database signals moved on " + root;
-  } else if (!surging.empty() && !any_hard_cause) {
-    root = upstream_most(surging);
-    why = "request rate rose first at " + root + ", the most upstream service whose traffic grew";
   } else if (!own_cause.empty()) {
     root = downstream_most(own_cause);
     why = root + " shows resource signals and calls no other service that does";
@@ -413,7 +450,7 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
   if (database.empty() && own_cause.empty()) {
     for (const auto& db : opt_.database_services) {
       bool words = false;
-      for (const auto& [s, prof] : profiles) words = words || (prof.db_words && opt_.graph.calls_transitively(s, db));
+      for (const auto& [s, prof] : profiles) words = words || (prof.db_words_new && opt_.graph.calls_transitively(s, db));
       if (words) {
         root = db;
         why = "callers log slow queries or pool exhaustion against " + db;
@@ -441,15 +478,27 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
                                     (is_db(root) && p.db_words ? 2 : 0) + hint("db_latency")},
       {IncidentType::DependencyOutage, (p.connection && p.external ? 3.5 : 0) + (p.errors || p.latency ? 0.5 : 0) -
                                            (resource ? 3 : 0) + hint("dependency_outage")},
-      {IncidentType::ErrorBurst, (p.errors ? 2 : 0) + (p.new_templates ? 1.5 : 0) + (p.change ? 1 : 0) -
+      {IncidentType::ErrorBurst, (p.errors ? 2 : 0) + (p.new_templates ? 1.5 : 0) + (p.change ? 1 : 0) +
+                                     (p.exception ? 0.5 : 0) -
                                      (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) + hint("error_burst")},
       {IncidentType::BadState, (p.errors || p.latency ? 1.5 : 0) + (p.stuck ? 3 : 0) + (!p.new_templates ? 0.6 : 0) -
                                    (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) + hint("bad_state")},
   }};
   IncidentType type = IncidentType::Unknown;
-  double best = 1.5;  // below this, no type has enough support
+  double best = 1.4;  // below this, no type has enough support (new templates alone just pass)
   for (const auto& [ty, score] : scores)
     if (score > best) { best = score; type = ty; }
+  // Hysteresis: a published diagnosis changes only when new evidence clearly favours another type,
+  // so the remediator is not sent back and forth by signals that arrive a window apart.
+  // After an action the margin doubles: the remediator acted on the published diagnosis.
+  const double margin = t.acted ? 2 * kRetypeMargin : kRetypeMargin;
+  if (t.published && type != t.incident.type && t.incident.type != IncidentType::Unknown) {
+    for (const auto& [ty, score] : scores)
+      if (ty == t.incident.type && score + margin > best) {
+        type = ty;
+        if (t.acted) root = t.incident.service;
+      }
+  }
 
   // The pod most affected: for leaks the one closest to its limit, for crash loops the one
   // restarting most, for CPU the hottest; otherwise the pod behind the strongest anomaly.
@@ -493,14 +542,6 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
 
   Incident& inc = t.incident;
   const bool changed = inc.type != type || inc.service != root || inc.severity != severity || inc.target_pod != target_pod;
-  if (t.acted && t.published) {
-    // After an action the diagnosis is what the remediator acted on; only the picture grows.
-    for (const auto& s : affected)
-      if (std::find(inc.affected_services.begin(), inc.affected_services.end(), s) == inc.affected_services.end())
-        inc.affected_services.push_back(s);
-    describe(t);
-    return;
-  }
   if (changed && t.published)
     note(t, now, "reclassified: " + std::string(to_string(inc.type)) + " on " + inc.service + " -> " +
                      std::string(to_string(type)) + " on " + root + " (" + why + ")");
@@ -626,8 +667,7 @@ std::vector<Incident> IncidentClassifier::on_features(const FeatureWindow& w) {
   latest_[w.service + '\x1f' + w.pod + '\x1f' + source] = w;
   if (w.pod.empty()) {
     // Baselines learn only from calm windows, so a fault does not become the new normal.
-    auto pq = pending_.find(w.service);
-    const bool calm = !service_in_active_incident(w.service) && (pq == pending_.end() || pq->second.empty());
+    const bool calm = !service_in_active_incident(w.service);
     if (calm)
       for (const auto& [name, v] : w.features) {
         if (std::isnan(v)) continue;
@@ -673,8 +713,9 @@ std::vector<Incident> IncidentClassifier::on_action(const RemediationAction& a) 
   std::string what = std::string(to_string(a.kind)) + " " + a.namespace_name + "/" + a.target;
   if (a.kind == ActionKind::ScaleDeployment) what += " to " + std::to_string(a.replicas);
   note(t, a.ts, "action " + what + " [" + std::string(to_string(a.status)) + "]" + (a.reason.empty() ? "" : ": " + a.reason));
-  const bool executed = a.status == ActionStatus::Executing || a.status == ActionStatus::Succeeded ||
-                        a.status == ActionStatus::Approved;
+  const bool executed = a.kind != ActionKind::NotifyOnly &&
+                        (a.status == ActionStatus::Executing || a.status == ActionStatus::Succeeded ||
+                         a.status == ActionStatus::Approved);
   if (executed && t.incident.status != IncidentStatus::Resolved) {
     t.acted = true;
     if (t.incident.status != IncidentStatus::Mitigating) {

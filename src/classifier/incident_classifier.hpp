@@ -39,7 +39,7 @@ struct ClassifierOptions {
   double open_score = 0.9;                // one model anomaly this strong opens an incident
   int open_min_anomalies = 2;             // ... or this many within `confirm_window`
   std::int64_t confirm_window_ms = 60'000;
-  std::int64_t decide_delay_ms = 5'000;
+  std::int64_t decide_delay_ms = 10'000;
   std::int64_t correlation_window_ms = 300'000;
   std::int64_t resolve_hold_ms = 120'000;
   std::int64_t reopen_window_ms = 600'000;
@@ -91,7 +91,7 @@ class IncidentClassifier {
     bool published = false;
     TimeMs publish_at = 0;
     TimeMs last_signal_ts = 0;
-    bool acted = false;         // a remediation action ran: type and root are frozen
+    bool acted = false;         // a remediation action ran
     bool dirty = false;
     bool stale = false;         // figures changed without a snapshot (refreshed at most every 30 s)
     std::string root_reason;    // why the root-cause service was chosen, for the summary

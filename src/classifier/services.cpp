@@ -119,7 +119,7 @@ void register_classifier_services(ServiceRegistry& r) {
               "Otherwise this many anomalies of a service within confirm_window open one");
         s.add("incident_classifier.confirm_window", ConfigType::Duration, "60s",
               "How long weak evidence of a service waits for confirmation");
-        s.add("incident_classifier.decide_delay", ConfigType::Duration, "5s",
+        s.add("incident_classifier.decide_delay", ConfigType::Duration, "10s",
               "Wait after an incident qualifies before publishing it, so signals moving together are weighed together");
         s.add("incident_classifier.correlation_window", ConfigType::Duration, "5m",
               "A related anomaly within this long of an incident's last signal joins it");

@@ -67,7 +67,7 @@ TEST(IncidentClassifierService, PublishesOneIncidentForCorrelatedAnomalies) {
   h.anomaly("a2", "orders", "error_ratio", 0.95);
   h.anomaly("a3", "frontend", "error_ratio", 0.93);
   EXPECT_TRUE(h.step(1000).empty());  // within the decision delay
-  auto snaps = h.step(5000);
+  auto snaps = h.step(9000);
   ASSERT_EQ(snaps.size(), 1u);
   EXPECT_EQ(snaps[0].service, "payments");
   EXPECT_EQ(snaps[0].id, "inc-t1-0001");
@@ -93,7 +93,7 @@ TEST(IncidentClassifierService, CustomCallGraphDecidesTheCulprit) {
   h.service->start(*h.ctx);
   h.anomaly("a1", "payments", "error_ratio", 0.97);
   h.anomaly("a2", "orders", "error_ratio", 0.95);
-  auto snaps = h.step(6000);
+  auto snaps = h.step(11000);
   ASSERT_EQ(snaps.size(), 1u);
   EXPECT_EQ(snaps[0].service, "orders");
 }
