@@ -761,6 +761,12 @@ bool parse_text(std::string_view line, ParsedLine& out) {
 
 LogLevel level_from_word(std::string_view w) {
   if (w.empty() || w.size() > 11) return LogLevel::Unknown;
+  switch (lower(w[0])) {  // cheap rejection of ordinary words before the table
+    case 't': case 'f': case 'd': case 'i': case 'n': case 'w': case 'e': case 's': case 'c': case 'a': case 'p':
+      break;
+    default:
+      return LogLevel::Unknown;
+  }
   struct Entry { std::string_view word; LogLevel level; };
   static constexpr Entry kWords[] = {
       {"trace", LogLevel::Trace},  {"finest", LogLevel::Trace},  {"finer", LogLevel::Trace},
@@ -788,6 +794,14 @@ std::string sanitize_utf8(std::string_view s, bool& invalid_utf8, bool& control_
   std::size_t i = 0;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   while (i < s.size()) {
+    // Printable ASCII runs are copied in one go: nearly every line is nothing but one.
+    std::size_t run = i;
+    while (run < s.size() && ((p[run] >= 0x20 && p[run] < 0x7F) || p[run] == '\t')) ++run;
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i >= s.size()) break;
+    }
     const unsigned char c = p[i];
     if (c < 0x80) {
       if ((c < 0x20 && c != '\t') || c == 0x7F) { out.push_back('?'); control_bytes = true; }
