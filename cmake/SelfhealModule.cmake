@@ -15,7 +15,9 @@ function(selfheal_test name)
   cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
-  gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES LABELS "${T_LABELS}" ENVIRONMENT "SELFHEAL_BINARY=$<TARGET_FILE:selfheal>"
-    DISCOVERY_TIMEOUT 60)
+  set(props ENVIRONMENT "SELFHEAL_BINARY=${PROJECT_BINARY_DIR}/bin/selfheal")
+  if(T_LABELS)
+    list(APPEND props LABELS "${T_LABELS}")
+  endif()
+  gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} PROPERTIES ${props} DISCOVERY_TIMEOUT 60)
 endfunction()
