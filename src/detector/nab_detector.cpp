@@ -38,6 +38,7 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   p.w_level = num(j, "w_level", p.w_level, 0, 10);
   p.w_shape = num(j, "w_shape", p.w_shape, 0, 10);
   p.shape_len = static_cast<int>(num(j, "shape_len", p.shape_len, 2, NabDetector::kShapeMax));
+  p.value_margin = num(j, "value_margin", p.value_margin, 0, 10);
   p.extreme_decay = num(j, "extreme_decay", p.extreme_decay, 0, 0.5);
   p.record_age = static_cast<int>(num(j, "record_age", p.record_age, 0, 1e6));
   p.shape_stride = static_cast<int>(num(j, "shape_stride", p.shape_stride, 1, 1e6));
@@ -49,7 +50,7 @@ nlohmann::json NabParams::to_json() const {
           {"long_window", long_window}, {"record_decay", record_decay}, {"warmup", warmup},
           {"suppress", suppress}, {"suppress_level", suppress_level}, {"w_value", w_value}, {"w_jump", w_jump},
           {"w_level", w_level}, {"w_shape", w_shape},
-          {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}};
+          {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}, {"value_margin", value_margin}};
 }
 
 double NabDetector::score(double x) {
@@ -118,6 +119,7 @@ double NabDetector::score(double x) {
       double s = c < 2 ? 0.5 + 0.5 * std::min(1.0, ratio) : 0.5 * std::min(1.0, ratio * ratio) * w[c];
       if (c >= 2 && p.record_age > 0) s *= std::min(1.0, static_cast<double>(record_age_[c]) / p.record_age);
       if (c < 2) s = std::min(1.0, s * w[c]);
+      if (c < 2 && d[c] < p.value_margin * (max_ - min_)) s = 0.35 * std::min(1.0, ratio);
       best = std::max(best, s);
     }
   }

@@ -21,12 +21,13 @@ struct NabParams {
   int long_window = 48;          // points the level channel compares "now" against
   double record_decay = 0.0;     // per point: old records fade so regimes can change
   int warmup = 64;               // points before records may fire
-  int suppress = 20;             // points muted after a score at/above suppress_level
+  int suppress = 30;             // points muted after a score at/above suppress_level
   double suppress_level = 0.5;
   double w_value = 1.0, w_jump = 0.0, w_level = 0.0, w_shape = 0.9;
   int shape_len = 8;             // points in a sub-sequence compared with past sub-sequences
   int shape_stride = 32;         // keep every n-th sub-sequence in the reservoir
   double extreme_decay = 0;      // per point, the running min/max relax toward the recent level
+  double value_margin = 0.004;   // a new extreme smaller than this fraction of the range scores in a low tier
   int record_age = 2000;         // a secondary channel counts fully only when its record stood this long
 
   static NabParams from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
