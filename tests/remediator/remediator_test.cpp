@@ -38,6 +38,12 @@ class Harness {
     remediator->start(ctx_);
   }
 
+  // The remediator and the audit subscription hold subscriptions on the bus: release them first.
+  ~Harness() {
+    remediator.reset();
+    audit_.reset();
+  }
+
   // Guardrails that stay out of the way unless a test turns them on.
   static RemediatorOptions quiet_options() {
     RemediatorOptions o;
