@@ -84,6 +84,12 @@ struct Target {
   bool valid = true;       // false: the path has the shape of a resource path but is not one
 };
 
+bool is_api_path(const std::string& path) {
+  for (const char* prefix : {"/api", "/version", "/sim/v1/"})
+    if (path.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -231,6 +237,7 @@ K8sApiServer::K8sApiServer(ClusterControl& cluster, K8sApiServerOptions options,
       return httplib::Server::HandlerResponse::Unhandled;
     if (!authenticate(req).authenticated) {
       reply_status(res, 401, "Unauthorized", "Unauthorized");
+      count(req, res);
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -242,13 +249,19 @@ K8sApiServer::K8sApiServer(ClusterControl& cluster, K8sApiServerOptions options,
     else if (res.status == 405)
       reply_status(res, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
   });
-  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) { count(req, res); });
+  // API requests are counted by handle() and the auth check, before the answer is sent (so a
+  // client that got its answer also sees it counted); the logger, which runs after sending,
+  // counts only the other routes (health, routes mounted through http()).
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    if (!is_api_path(req.path) && res.status != 401) count(req, res);
+  });
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a second server
   // silently share a port that is already taken instead of failing start().
   http_->set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
+  http_->set_tcp_nodelay(true);  // small JSON answers: Nagle + delayed ACK would add ~40 ms each
   http_->set_keep_alive_timeout(2);  // stop() waits for idle keep-alive connections at most this long
   http_->set_read_timeout(10);
   http_->set_write_timeout(10);
@@ -861,19 +874,19 @@ void K8sApiServer::handle(const httplib::Request& req, httplib::Response& res) {
     Target t = parse_target(req.path);
     RequestContext ctx(cluster_, req, res, running_);
     if (!t.api) {
-      if (req.method != "GET") {
+      if (req.method != "GET")
         reply_status(res, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
-        return;
-      }
-      ctx.discovery(req.path, url());
-      return;
+      else
+        ctx.discovery(req.path, url());
+    } else {
+      Identity id = authenticate(req);
+      ctx.resource(t, id.can_write, id.user);
     }
-    Identity id = authenticate(req);
-    ctx.resource(t, id.can_write, id.user);
   } catch (const std::exception& e) {
     log::error(kComponent, "{} {}: {}", req.method, req.path, e.what());
     reply_status(res, 500, "InternalError", std::string("internal error: ") + e.what());
   }
+  count(req, res);
 }
 
 }  // namespace selfheal::sim
