@@ -192,6 +192,16 @@ struct Scored {
 }  // namespace
 
 void AnomalyDetectorService::score_window(const FeatureWindow& w) {
+  // Emit outside the lock: publishing may wait on backpressure, and the admin thread must not wait
+  // behind it for a model reload.
+  for (auto& a : score_locked(w)) {
+    anomalies_out_->inc();
+    emit(topics::kAnomalies, std::move(a));
+  }
+}
+
+std::vector<Anomaly> AnomalyDetectorService::score_locked(const FeatureWindow& w) {
+  std::vector<Anomaly> out;
   std::lock_guard lock(mu_);
   windows_scored_->inc();
   const std::string prefix = w.service + (w.pod.empty() ? "" : "/" + w.pod) + ":";
@@ -224,7 +234,7 @@ void AnomalyDetectorService::score_window(const FeatureWindow& w) {
   for (const auto& s : scored)
     if (s.s.score >= 0.5) ranked.push_back(&s);
   std::stable_sort(ranked.begin(), ranked.end(), [](const Scored* a, const Scored* b) { return a->s.score > b->s.score; });
-  if (ranked.empty() || ranked.front()->s.score < settings_.alert_threshold) return;
+  if (ranked.empty() || ranked.front()->s.score < settings_.alert_threshold) return out;
   windows_alerting_->inc();
   std::vector<Contribution> contributions;
   for (std::size_t i = 0; i < ranked.size() && i < settings_.max_contributions; ++i)
@@ -248,9 +258,9 @@ void AnomalyDetectorService::score_window(const FeatureWindow& w) {
     if (s->feature == fn::kMemorySlope || s->feature == fn::kMemoryUtilMax) a.time_to_exhaustion_s = tte;
     a.contributions = contributions;
     a.labels = {{"z", std::to_string(s->s.z)}, {"window_source", std::string(to_string(w.source))}};
-    anomalies_out_->inc();
-    emit(topics::kAnomalies, std::move(a));
+    out.push_back(std::move(a));
   }
+  return out;
 }
 
 bool AnomalyDetectorService::save_checkpoint(const std::string& path, std::string& error) const {

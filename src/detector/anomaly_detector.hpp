@@ -68,6 +68,7 @@ class AnomalyDetectorService final : public EventService {
     TimeMs last_seen = 0;
   };
   void score_window(const FeatureWindow& w);
+  std::vector<Anomaly> score_locked(const FeatureWindow& w);
   void evict_idle(TimeMs now);
   std::string apply_catalog_locked();  // error text, empty when the active model is fine
 
