@@ -342,9 +342,12 @@ class PodWriter {
       msg = failed ? "command failed: " + cause : std::string(r.method) + " " + path + (rng_.chance(0.85) ? " hit" : " miss");
     else
       msg = failed ? "request failed: " + cause : "request completed";
-    line(ts, failed ? Level::Error : Level::Info, style_ == LogStyle::Java ? "web.RequestLogger" : "http", msg, id,
-         status, dur_ms, r.method[0] == 'G' || r.method[0] == 'S' ? path : path, r.method, true);
-    if (failed && style_ == LogStyle::Java && status == 500 && rng_.chance(0.5)) stack_trace(ts, cause);
+    line(ts, failed ? Level::Error : Level::Info, style_ == LogStyle::Java ? java_logger(st_.service, "web.RequestLogger") : "http",
+         msg, id, status, dur_ms, path, r.method, true);
+    if (failed && style_ == LogStyle::Java && status == 500 && rng_.chance(0.5))
+      stack_trace(ts, cause.rfind("java.", 0) == 0 || cause.rfind("unhandled exception: ", 0) == 0
+                          ? cause.substr(cause.find("java."))
+                          : "java.lang.IllegalStateException: " + cause);
   }
 
   void chatter(TimeMs ts) {

@@ -201,9 +201,9 @@ int sh(const std::string& cmd, std::string& out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// Polls `pred` until it holds or 20 s of wall time pass (the ticker thread moves simulated time).
+// Polls `pred` until it holds or 30 s of wall time pass (the ticker thread moves simulated time).
 bool eventually(const std::function<bool()>& pred) {
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20); std::chrono::steady_clock::now() < deadline;) {
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30); std::chrono::steady_clock::now() < deadline;) {
     if (pred()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -259,7 +259,8 @@ TEST(SimServices, KubectlDrivesTheSimulatedClusterAndTheWorkloadReacts) {
     }
     return rps;
   };
-  const std::string k = "kubectl --kubeconfig " + kubeconfig + " -n shop ";
+  // A private discovery cache: a stale one from another server on a reused port would mislead kubectl.
+  const std::string k = "kubectl --kubeconfig " + kubeconfig + " --cache-dir " + (dir / "kube-cache").string() + " -n shop ";
 
   ASSERT_EQ(sh(k + "get pods", out), 0) << out;
   EXPECT_NE(out.find("search-"), std::string::npos) << out;
