@@ -281,7 +281,8 @@ TEST(SimServices, KubectlDrivesTheSimulatedClusterAndTheWorkloadReacts) {
   std::string victim;
   for (const auto& p : cluster.pods("shop"))
     if (p.deployment == "inventory") victim = p.name;
-  ASSERT_EQ(sh(k + "delete pod " + victim, out), 0) << out;
+  // --wait=false: the test itself waits (below) for the pod to go, with simulated time moving.
+  ASSERT_EQ(sh(k + "delete pod " + victim + " --wait=false", out), 0) << out;
   ASSERT_TRUE(eventually([&] {
     for (const auto& p : cluster.pods("shop"))
       if (p.name == victim) return false;
