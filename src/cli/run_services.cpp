@@ -25,6 +25,9 @@ int run_services_main(int argc, char** argv) {
                         (all ? " [--once] [--speed N]" : ""));
   args.option("config", "FILE", "YAML configuration (see config/selfheal.yaml)");
   args.repeated("set", "PATH=VALUE", "override one configuration key");
+  if (target == "cluster-sim" || all)
+    args.option("kubeconfig-out", "PATH", "write a kubeconfig for the simulated cluster's API here "
+                                          "(sets cluster_sim.kubeconfig_out)");
   if (all) {
     args.flag("once", "exit when the scenario ends: status 0 if every injected fault was detected and repaired");
     args.option("speed", "N", "simulated seconds per wall second; 0 = as fast as possible (sets clock.speed)");
@@ -33,6 +36,7 @@ int run_services_main(int argc, char** argv) {
 
   std::vector<std::string> overrides = args.all("set");
   if (args.has("speed")) overrides.push_back("clock.speed=" + args.get("speed"));
+  if (args.has("kubeconfig-out")) overrides.push_back("cluster_sim.kubeconfig_out=" + args.get("kubeconfig-out"));
   Config config = Config::load(config_schema(), args.get("config"), overrides);
 
   App app(std::move(config), all ? std::vector<std::string>{} : std::vector<std::string>{target});
