@@ -312,11 +312,17 @@ void Remediator::on_features(const FeatureWindow& w) {
       continue;
     }
     if (++run.healthy_streak < options_.verify_healthy_windows) continue;
+    std::string judged = "error ratio, latency";
+    switch (run.incident.type) {
+      case IncidentType::CpuSaturation:
+      case IncidentType::TrafficSurge: judged += ", CPU"; break;
+      case IncidentType::MemoryLeak: judged += ", readiness, memory"; break;
+      case IncidentType::DbLatency: judged += ", readiness, DB query latency"; break;
+      default: judged += ", readiness"; break;
+    }
     publish_result(action_ref(run.action_id, run.incident.id, run.incident.service), ActionStatus::Verified,
-                   w.service + " healthy for " + std::to_string(run.healthy_streak) +
-                       " consecutive windows (error ratio, latency, readiness" +
-                       (run.incident.type == IncidentType::MemoryLeak ? ", memory" : "") + " back in their band) after " +
-                       format_duration(w.end - run.verify_since),
+                   w.service + " healthy for " + std::to_string(run.healthy_streak) + " consecutive windows (" +
+                       judged + " back in their band) after " + format_duration(w.end - run.verify_since),
                    now);
     run.verified = true;
     run.phase = Phase::Done;
