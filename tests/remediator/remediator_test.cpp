@@ -748,3 +748,44 @@ TEST(RecoveryCheck, LearnsTheBandAndJudgesByIncidentType) {
 
 }  // namespace
 }  // namespace selfheal::remediation
+
+#include <httplib.h>
+
+#include "core/http_server.hpp"
+
+namespace selfheal::remediation {
+namespace {
+
+TEST(Remediator, KillSwitchFlipsThroughTheAdminRoute) {
+  MetricsRegistry metrics;
+  InProcessBus bus({4, 1024}, &metrics);
+  SimClock clock(kT0);
+  ConfigSchema schema;
+  Config config(schema);
+  AdminServer admin("127.0.0.1:0", metrics);
+  ServiceContext ctx{bus, clock, config, metrics, nullptr, &admin, "r1"};
+  auto o = Harness::quiet_options();
+  Remediator r(o, PlaybookSet::defaults(), std::make_unique<testing::FakeKubernetes>());
+  r.start(ctx);
+  admin.start();
+  httplib::Client client("127.0.0.1", admin.port());
+  auto res = client.Post("/remediator/kill-switch?on=true", "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("\"engaged\":true"), std::string::npos) << res->body;
+  EXPECT_NE(r.kill_switch().engaged_by().find("runtime"), std::string::npos);
+  res = client.Post("/remediator/kill-switch?on=maybe", "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("'on'"), std::string::npos);
+  res = client.Post("/remediator/kill-switch?on=false", "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(r.kill_switch().engaged_by().empty());
+  res = client.Get("/remediator/kill-switch");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("\"engaged\":false"), std::string::npos) << res->body;
+  admin.stop();
+}
+
+}  // namespace
+}  // namespace selfheal::remediation
