@@ -6,6 +6,7 @@
 #include "app/app.hpp"
 #include "cli/args.hpp"
 #include "core/config.hpp"
+#include "detector/nab_cli.hpp"
 #include "logproc/logparse_command.hpp"
 #include "sim/chaos.hpp"
 #include "eval/eval_cli.hpp"
@@ -51,6 +52,10 @@ const std::vector<Command>& tool_commands() {
        eval::eval_main},
       {"dev-broker", "A Kafka mock cluster for development and tests (in memory, never for production)",
        dev_broker_main},
+      {"nab", "Run the anomaly detector over a NAB-layout corpus and write NAB results files",
+       detector::nab_main},
+      {"nab-score", "Score NAB results files exactly as NAB does (standard, low FP, low FN)",
+       detector::nab_score_main},
       {"version", "Print the version", version_main},
       {"logparse", "Template-mining benchmark on loghub-style datasets (GA/PA per dataset)", logproc::logparse_main},
   };
