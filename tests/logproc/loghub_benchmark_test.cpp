@@ -92,7 +92,11 @@ TEST(Loghub, MeetsTheAccuracyTargetsWithOneConfiguration) {
 }
 
 TEST(Loghub, CommandPrintsOneLinePerDatasetAndWritesParsedCsv) {
+  // SELFHEAL_BINARY from ctest, else the path CMake compiled in.
   const char* bin = std::getenv("SELFHEAL_BINARY");
+#ifdef SELFHEAL_BINARY_PATH
+  if (!bin || !*bin) bin = SELFHEAL_BINARY_PATH;
+#endif
   const std::string data = "../shared/data/loghub-2k";
   if (!bin || !std::filesystem::exists(bin) || !std::filesystem::exists(data)) GTEST_SKIP() << "no binary or data";
   const auto out = std::filesystem::temp_directory_path() / ("logparse-test-" + std::to_string(::getpid()));
