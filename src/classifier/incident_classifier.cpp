@@ -490,14 +490,14 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     if (score > best) { best = score; type = ty; }
   // Hysteresis: a published diagnosis changes only when new evidence clearly favours another type,
   // so the remediator is not sent back and forth by signals that arrive a window apart.
-  // After an action the margin doubles: the remediator acted on the published diagnosis.
-  const double margin = t.acted ? 2 * kRetypeMargin : kRetypeMargin;
-  if (t.published && type != t.incident.type && t.incident.type != IncidentType::Unknown) {
+  // After an action the diagnosis stays what the remediator acted on (its own actions move memory,
+  // restarts and readiness, which would otherwise retype the incident); only an unknown is refined.
+  if (t.published && t.acted && t.incident.type != IncidentType::Unknown) {
+    type = t.incident.type;
+    root = t.incident.service;
+  } else if (t.published && type != t.incident.type && t.incident.type != IncidentType::Unknown) {
     for (const auto& [ty, score] : scores)
-      if (ty == t.incident.type && score + margin > best) {
-        type = ty;
-        if (t.acted) root = t.incident.service;
-      }
+      if (ty == t.incident.type && score + kRetypeMargin > best) type = ty;
   }
 
   // The pod most affected: for leaks the one closest to its limit, for crash loops the one

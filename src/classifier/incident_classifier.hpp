@@ -9,7 +9,7 @@
 //    `open_min_anomalies` anomalies). One fault gives one incident however many alerts it raises.
 //  * Decision: an incident is published `decide_delay` after it qualified, so signals that move
 //    together (the same windows) are weighed together; a published type changes only when another
-//    type clearly scores higher (a wider margin once a remediation action ran).
+//    type clearly scores higher, and not at all once a remediation action ran (unless unknown).
 //  * Lifecycle: open -> mitigating (an action executed) -> resolved (no anomaly for `resolve_hold`
 //    and every moved signal back near its baseline) or escalated (verification: not recovered);
 //    a resolved incident reopens when its root service relapses within `reopen_window`.

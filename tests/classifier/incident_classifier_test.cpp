@@ -346,6 +346,29 @@ TEST_F(ClassifierTest, LifecycleMitigateResolveAfterHoldAndReopenOnRelapse) {
   EXPECT_EQ(latest_[id].status, IncidentStatus::Escalated);
 }
 
+TEST_F(ClassifierTest, DiagnosisStaysWhatTheRemediatorActedOn) {
+  warm_up({"search"}, T0);
+  anomaly("a1", T0 + 10 * S, "search", "cpu_utilization_mean", 0.97, 0.3);
+  tick(T0 + 20 * S);
+  const std::string id = only_incident().id;
+  RemediationAction act;
+  act.id = "act-1";
+  act.ts = T0 + 21 * S;
+  act.incident_id = id;
+  act.service = "search";
+  act.kind = ActionKind::RolloutRestart;
+  act.target = "search";
+  act.status = ActionStatus::Succeeded;
+  take(c_.on_action(act));
+  // The restart's new pods move memory and restarts: evidence grows, the diagnosis does not change.
+  anomaly("a2", T0 + 30 * S, "search", "memory_utilization_max", 0.9, 0.4, 0.99, "search-0123456789-zzzzz", 300);
+  rule("a3", T0 + 30 * S, "search", "RestartsIncreasing", "restarts", 2, "crash_loop");
+  tick(T0 + 60 * S);
+  EXPECT_EQ(latest_[id].type, IncidentType::CpuSaturation);
+  EXPECT_EQ(latest_[id].service, "search");
+  EXPECT_EQ(latest_[id].anomaly_ids.size(), 3u);
+}
+
 TEST_F(ClassifierTest, ResolvesOnlyAfterTheHoldTime) {
   warm_up({"orders"}, T0);
   anomaly("a1", T0 + 10 * S, "orders", "error_ratio", 0.3, 0.01);
