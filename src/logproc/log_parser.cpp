@@ -719,7 +719,7 @@ bool parse_text(std::string_view line, ParsedLine& out) {
   // After the level: an optional thread ("[main]") and an optional logger, ended by ':' or followed
   // by '-', or bracketed, or a dotted class name.
   k = message_start;
-  for (int n = 0; found_level && n < 2; ++n) {
+  for (int n = 0; found_level && n < 5; ++n) {
     std::size_t peek = k;
     const std::string_view tok = next_token(line, peek);
     if (tok.empty()) break;
@@ -728,15 +728,25 @@ bool parse_text(std::string_view line, ParsedLine& out) {
     const bool ends_colon = tok.back() == ':';
     const bool bracketed = tok.front() == '[';
     const std::string_view name = strip_brackets(tok);
+    // Spring Boot: "LEVEL <pid> --- [thread] logger : message".
+    if (std::all_of(tok.begin(), tok.end(), is_digit) && (next == "---" || next.front() == '[')) {
+      r.attributes.emplace_back("pid", std::string(tok));
+      k = peek;
+      continue;
+    }
+    if (tok == "---") {
+      k = peek;
+      continue;
+    }
     if (bracketed && candidate_logger.empty() && name.find('.') == std::string_view::npos &&
         (next == "-" || (!next.empty() && (next.back() == ':' || next.front() == '[' || next.find('.') != std::string_view::npos)))) {
       r.attributes.emplace_back("thread", std::string(name));  // "[main] com.shop.X - msg"
       k = peek;
       continue;
     }
-    if ((next == "-" || ends_colon || bracketed) && looks_like_logger(name)) {
+    if ((next == "-" || next == ":" || ends_colon || bracketed) && looks_like_logger(name)) {
       candidate_logger = name;
-      k = (next == "-") ? after : peek;
+      k = (next == "-" || next == ":") ? after : peek;
     } else if (tok.size() > 1 && tok.find('.') != std::string_view::npos && looks_like_logger(tok) && tok.back() != '.' &&
                candidate_logger.empty()) {
       // Java class names ("com.shop.OrderService") without a separator.

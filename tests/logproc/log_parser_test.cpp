@@ -75,6 +75,17 @@ TEST(LogParser, HdfsStyleNumericPrefix) {
   EXPECT_EQ(r.message, "PacketResponder 1 for block blk_38865049064139660 terminating");
 }
 
+TEST(LogParser, SpringBootText) {
+  LogParser p;
+  auto r = p.parse("2026-01-05 00:04:50.111  INFO 1 --- [nio-8080-exec-4] c.s.orders.web.RequestLogger             : request completed GET /api/orders?user=5299 status=200");
+  EXPECT_EQ(r.format, LogFormat::Text);
+  EXPECT_EQ(r.level, LogLevel::Info);
+  EXPECT_EQ(r.logger, "c.s.orders.web.RequestLogger");
+  EXPECT_EQ(r.message, "request completed GET /api/orders?user=5299 status=200");
+  EXPECT_EQ(attr(r, "thread"), "nio-8080-exec-4");
+  EXPECT_EQ(attr(r, "pid"), "1");
+}
+
 TEST(LogParser, PythonStyleText) {
   LogParser p;
   auto r = p.parse("2026-11-24 10:00:00,001 - search.index - INFO - reindexed 12 shards");
