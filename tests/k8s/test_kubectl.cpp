@@ -119,6 +119,7 @@ TEST_F(KubectlTest, ScaleChangesTheReplicaCount) {
   ProcessResult r = kubectl({"scale", "deployment", "orders", "--replicas=3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("scaled"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("discovery"), std::string::npos) << r.err;  // no discovery complaints
   EXPECT_EQ(cluster_.pod_count("shop", "orders"), 3);
   ASSERT_FALSE(cluster_.log().empty());
   EXPECT_EQ(cluster_.log().back(), "scale shop/orders 3");

@@ -452,7 +452,10 @@ class RequestContext {
              {"serverAddressByClientCIDRs", json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", addr}}})}});
     } else if (path == "/apis" || path == "/apis/") {
       reply(res_, 200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"},
-                        {"groups", json::array({group_entry("apps", "v1"), group_entry("autoscaling", "v1")})}});
+                        // autoscaling/v1 is not listed: it would serve no resource of its own (Scale is a
+                        // subresource of apps/v1 deployments), and kubectl reports an empty group as a
+                        // discovery error.
+                        {"groups", json::array({group_entry("apps", "v1")})}});
     } else if (path == "/apis/apps") {
       json g = group_entry("apps", "v1");
       g["kind"] = "APIGroup";
@@ -647,8 +650,10 @@ class RequestContext {
     std::string ns = t.ns;
     Selector label_sel = labels, field_sel = fields;
     res_.status = 200;
+    // The content type keeps httplib from gzip-compressing the stream (its compressor would hold
+    // events back until the watch ends); client-go accepts the parameter.
     res_.set_chunked_content_provider(
-        "application/json",
+        "application/json;stream=watch",
         [cluster, running, ns, label_sel, field_sel, known, deadline](std::size_t, httplib::DataSink& sink) {
           if (!sink.is_writable()) return false;  // the client went away
           if (!*running || std::chrono::steady_clock::now() >= deadline) {
