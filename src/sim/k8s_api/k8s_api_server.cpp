@@ -186,11 +186,6 @@ json group_entry(const std::string& name, const std::string& version) {
   return {{"name", name}, {"versions", json::array({v})}, {"preferredVersion", v}};
 }
 
-// Reads the fields a PATCH may set. Returns 0 on success or an HTTP code with `error` set.
-struct PatchFields {
-  DeploymentPatch patch;
-};
-
 int control_error_code(ControlError e, std::string& reason) {
   switch (e) {
     case ControlError::NotFound: reason = "NotFound"; return 404;
