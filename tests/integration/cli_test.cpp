@@ -10,14 +10,14 @@
 
 namespace {
 
-struct Run {
+struct CmdResult {
   int status = -1;
   std::string output;  // stdout and stderr
 };
 
-Run run(const std::string& args) {
+CmdResult run(const std::string& args) {
   const char* bin = std::getenv("SELFHEAL_BINARY");
-  Run r;
+  CmdResult r;
   if (!bin) {
     r.output = "SELFHEAL_BINARY is not set";
     return r;
@@ -33,7 +33,7 @@ Run run(const std::string& args) {
 }
 
 TEST(Cli, HelpListsEveryServiceOnOneLine) {
-  Run r = run("--help");
+  CmdResult r = run("--help");
   EXPECT_EQ(r.status, 0) << r.output;
   for (const char* s : {"log-generator", "metrics-generator", "log-processor", "metrics-processor",
                         "anomaly-detector", "incident-classifier", "rule-engine", "remediator", "api",
@@ -44,20 +44,20 @@ TEST(Cli, HelpListsEveryServiceOnOneLine) {
 TEST(Cli, UnknownConfigKeyIsRefusedWithItsPath) {
   std::string path = ::testing::TempDir() + "/bad.yaml";
   std::ofstream(path) << "api:\n  listen: 127.0.0.1:0\n  lissten: 127.0.0.1:1\n";
-  Run r = run("all --once --config " + path);
+  CmdResult r = run("all --once --config " + path);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("unknown key 'api.lissten'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("bad.yaml line 3"), std::string::npos) << r.output;
 }
 
 TEST(Cli, WrongTypeIsRefusedWithItsPath) {
-  Run r = run("all --once --set bus.partitions=many");
+  CmdResult r = run("all --once --set bus.partitions=many");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("key 'bus.partitions': expected an integer"), std::string::npos) << r.output;
 }
 
 TEST(Cli, UnknownCommandSaysWhatToDo) {
-  Run r = run("frobnicate");
+  CmdResult r = run("frobnicate");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("selfheal --help"), std::string::npos) << r.output;
 }
