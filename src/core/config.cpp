@@ -198,11 +198,11 @@ void Config::apply_yaml(const std::string& text, const std::string& source_name)
         stack.emplace_back(path, v);
         continue;
       }
+      std::string where = source_name + " line " + std::to_string(it->first.Mark().line + 1);
       if (!k) {
-        set(path, "", source_name);  // throws "unknown key" with a suggestion
+        set(path, "", where);  // throws "unknown key" with a suggestion
         continue;
       }
-      std::string where = source_name + " line " + std::to_string(v.Mark().line + 1);
       if (k->type == ConfigType::StringList) {
         if (!v.IsSequence() && !v.IsNull())
           throw ConfigError("config " + where + ": key '" + path + "': expected a list of strings");
