@@ -20,7 +20,7 @@ build: configure
 
 # The demo scenario in simulated time, SPEED simulated seconds per second, on the embedded defaults.
 run: build
-	@$(SELFHEAL) all --speed $(SPEED)
+	@$(SELFHEAL) all --speed $(SPEED) --set log.level=warn
 
 test: build
 	@ctest --preset $(PRESET)
