@@ -41,12 +41,19 @@ class Narrator final : public EventService {
   void stop() override {
     if (!enabled_ || faults_.empty()) return;
     RunOutcome o = outcome();
+    int active = 0;
+    for (const auto& [id, f] : faults_) active += f.label.end == 0 && !f.repaired;
+    if (active > 0) {  // stopped mid-scenario (Ctrl-C): say so rather than call faults missed
+      say(last_ts_, "33", "STOPPED",
+          std::to_string(o.faults_repaired) + "/" + std::to_string(o.faults) + " injected faults repaired so far, " +
+              std::to_string(active) + " still active");
+      return;
+    }
     say(last_ts_, o.all_repaired() ? "32" : "33", "SUMMARY",
         std::to_string(o.faults_repaired) + "/" + std::to_string(o.faults) +
             " injected faults detected and repaired");
     for (const auto& [id, f] : faults_)
-      if (!f.repaired)
-        say(last_ts_, "33", "  MISSED", f.label.fault_type + " on " + f.label.service);
+      if (!f.repaired) say(last_ts_, "33", "  MISSED", f.label.fault_type + " on " + f.label.service);
   }
 
  protected:
