@@ -138,7 +138,10 @@ bool parse_epoch(std::string_view s, TimeMs& out) {
   if (s.empty() || s.size() > 20) return false;
   std::int64_t whole = 0;
   std::size_t i = 0;
-  while (i < s.size() && is_digit(s[i])) whole = whole * 10 + (s[i++] - '0');
+  while (i < s.size() && is_digit(s[i])) {
+    if (i >= 15) return false;  // beyond any plausible epoch in ms; also keeps `whole` from overflowing
+    whole = whole * 10 + (s[i++] - '0');
+  }
   if (i == 0) return false;
   std::int64_t frac_ms = 0;
   if (i < s.size() && s[i] == '.') {

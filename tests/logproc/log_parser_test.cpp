@@ -45,6 +45,15 @@ TEST(LogParser, Logfmt) {
   EXPECT_TRUE(r.has_time);
 }
 
+// Found by the fuzzer: a 20-digit epoch overflowed a 64-bit integer (undefined behaviour).
+TEST(LogParser, AbsurdEpochIsNotATime) {
+  LogParser p;
+  auto r = p.parse("time=20133360121236012120 level=info msg=ok");
+  EXPECT_EQ(r.format, LogFormat::Logfmt);
+  EXPECT_FALSE(r.has_time);
+  EXPECT_EQ(r.message, "ok");
+}
+
 TEST(LogParser, JavaStyleText) {
   LogParser p;
   auto r = p.parse("2026-11-24 10:00:00,123 ERROR [http-nio-8080-exec-1] com.shop.orders.OrderService - payment call failed: timeout");
