@@ -189,16 +189,18 @@ void Config::apply_yaml(const std::string& text, const std::string& source_name)
   while (!stack.empty()) {
     auto [prefix, node] = stack.back();
     stack.pop_back();
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string name = it->first.as<std::string>();
+    // yaml-cpp's iterators hand out temporaries: copy the key and value nodes before using them.
+    for (const auto& kv : node) {
+      const YAML::Node key = kv.first;
+      const YAML::Node v = kv.second;
+      std::string name = key.as<std::string>();
       std::string path = prefix.empty() ? name : prefix + "." + name;
-      const YAML::Node& v = it->second;
       const ConfigKey* k = schema_->find(path);
       if (v.IsMap() && !k) {
         stack.emplace_back(path, v);
         continue;
       }
-      std::string where = source_name + " line " + std::to_string(it->first.Mark().line + 1);
+      std::string where = source_name + " line " + std::to_string(key.Mark().line + 1);
       if (!k) {
         set(path, "", where);  // throws "unknown key" with a suggestion
         continue;
