@@ -1,5 +1,7 @@
 #include "api/api_service.hpp"
 
+#include <filesystem>
+
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +35,9 @@ void declare_api_config(ConfigSchema& s) {
   s.add("api.sse_max_clients", ConfigType::Int, "16", "Concurrent /api/v1/events streams (503 above)");
   s.add("api.sse_heartbeat", ConfigType::Duration, "5s", "Idle time after which an event stream gets a keep-alive comment");
   s.add("api.threads", ConfigType::Int, "8", "HTTP worker threads, in addition to one per event stream");
+  s.add("api.web_root", ConfigType::String, "web/dist",
+        "Folder of the built web dashboard served at / (built from web/ by the CMake build); "
+        "empty or without an index.html: no dashboard");
 }
 
 namespace {
@@ -685,6 +690,13 @@ void ApiService::start(ServiceContext& ctx) {
   }));
   routes_ = std::make_unique<Routes>(*this);
   routes_->mount(*server_);
+  // The dashboard: static files, looked up before the routes only for paths that name a file.
+  const std::string web_root = ctx.config.str("api.web_root");
+  if (!web_root.empty() && std::filesystem::exists(std::filesystem::path(web_root) / "index.html")) {
+    server_->set_mount_point("/", web_root);
+  } else if (!web_root.empty()) {
+    log::info("api", "no dashboard: {} has no index.html (build it with `npm run build` in web/)", web_root);
+  }
 
   if (port_ == 0) {
     port_ = server_->bind_to_any_port(host_);
