@@ -1,5 +1,7 @@
 #include "remediator/kubernetes/http_kubernetes_client.hpp"
 
+#include <chrono>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/err.h>
@@ -381,6 +383,11 @@ class HttpKubernetesClient final : public KubernetesClient {
     httplib::Headers headers{{"Accept", "application/json"}, {"User-Agent", "selfheal-remediator"}};
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     std::string full = server_.prefix + path;
+    // A kept-alive connection idle for a while may have been closed by the server (its keep-alive
+    // timeout); reusing it would wait a whole read timeout. Reconnect instead: a handshake is cheap.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_call_ > std::chrono::seconds(1)) transport_->stop();
+    last_call_ = now;
     httplib::Result res{nullptr, httplib::Error::Unknown};
     if (method == "GET") res = transport_->Get(full, headers);
     else if (method == "DELETE") res = transport_->Delete(full, headers, body, content_type);
@@ -432,6 +439,7 @@ class HttpKubernetesClient final : public KubernetesClient {
   std::string clear_state_template_;
   ParsedUrl server_;
   std::unique_ptr<httplib::ClientImpl> transport_;
+  std::chrono::steady_clock::time_point last_call_{};
   bool token_loaded_ = false;
   FileStamp token_stamp_{};
   std::string file_token_;
