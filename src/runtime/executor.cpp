@@ -15,16 +15,15 @@ DeterministicExecutor::DeterministicExecutor(std::vector<Service*> services, Sim
       options_(options) {
   // A producer that fills a queue lets the other services drain it: on one thread, waiting would
   // never end.
-  bus_.set_backpressure_handler([this] { return poll_round(/*skip_running=*/true) > 0; });
+  bus_.set_backpressure_handler([this] { return poll_round() > 0; });
 }
 
 DeterministicExecutor::~DeterministicExecutor() { bus_.set_backpressure_handler({}); }
 
-std::size_t DeterministicExecutor::poll_round(bool skip_running) {
+std::size_t DeterministicExecutor::poll_round() {
   std::size_t n = 0;
   for (std::size_t i = 0; i < services_.size(); ++i) {
-    if (skip_running && running_[i]) continue;
-    if (running_[i]) continue;
+    if (running_[i]) continue;  // never re-enter a service that is publishing right now
     running_[i] = true;
     try {
       n += services_[i]->poll();
@@ -40,7 +39,7 @@ std::size_t DeterministicExecutor::poll_round(bool skip_running) {
 std::size_t DeterministicExecutor::drain() {
   std::size_t total = 0;
   for (;;) {
-    std::size_t n = poll_round(false);
+    std::size_t n = poll_round();
     if (n == 0) return total;
     total += n;
   }

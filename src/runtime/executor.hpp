@@ -37,7 +37,7 @@ class DeterministicExecutor {
   std::size_t drain();
 
  private:
-  std::size_t poll_round(bool skip_running);
+  std::size_t poll_round();
 
   std::vector<Service*> services_;
   std::vector<bool> running_;  // a service is inside poll()/on_tick(): not re-entered by backpressure

@@ -106,7 +106,7 @@ TEST(KafkaBus, MalformedMessageGoesToDeadLetterAndDoesNotBlockThePartition) {
   sub->commit();
   bus.flush(std::chrono::seconds(5));
 
-  auto dlq = std::unique_ptr<Subscription>();  // read the dead-letter topic raw, with its headers
+  // Read the dead-letter topic raw, with its headers.
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", cluster.bootstraps(), err);

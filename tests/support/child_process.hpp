@@ -84,9 +84,7 @@ class ChildProcess {
       }
     }
     if (stdin_fd_ >= 0) ::close(stdin_fd_), stdin_fd_ = -1;
-    pid_t was = pid_;
     pid_ = -1;
-    (void)was;
     return WIFEXITED(status_) ? WEXITSTATUS(status_) : -WTERMSIG(status_);
   }
   std::string output() const {
