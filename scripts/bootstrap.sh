@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libssl-dev openssl zlib1g-dev libbrotli-dev librdkafka-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
+  postgresql libpq-dev prometheus docker-compose chromium
 )
 
 missing=()
