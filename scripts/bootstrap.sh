@@ -31,7 +31,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm dependencies of the web dashboard and the browser/schema tests, when those folders exist.
-for dir in web tests/e2e; do
+for dir in web tests/e2e tests/deploy; do
   if [[ -f "$dir/package.json" ]]; then
     if [[ ! -d "$dir/node_modules" || "$dir/package.json" -nt "$dir/node_modules/.installed" ]]; then
       echo "bootstrap: npm install in $dir"
