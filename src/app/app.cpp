@@ -115,7 +115,7 @@ void App::start() {
   run_id_ = config_.str("run.id");
   if (run_id_.empty()) run_id_ = clock_mode == "sim" ? "sim" : std::to_string(SystemClock().now());
 
-  store_ = open_store(config_);  // may be null when store.backend = none
+  store_ = open_store(config_, metrics_.get());  // may be null when store.backend = none; metrics: selfheal_store_*
 
   admin_ = std::make_unique<AdminServer>(config_.str("admin.listen"), *metrics_);
   ctx_ = std::make_unique<ServiceContext>(
