@@ -6,6 +6,7 @@
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "contracts/feature_names.hpp"
 #include "core/metrics.hpp"
 
 namespace selfheal {
@@ -46,8 +47,11 @@ MetricsWindowOptions MetricsProcessorService::options_from(const Config& config)
 MetricsProcessorService::MetricsProcessorService(MetricsWindowOptions options)
     : aggregator_(options, [this](FeatureWindow&& w) {
         w.id = next_id();
+        if (w.pod.empty()) export_service_window(w);
         emit(topics::kFeatures, std::move(w));
-      }) {}
+      }) {
+  aggregator_.set_totals_sink([this](const ServiceWindowTotals& t) { export_totals(t); });
+}
 
 void MetricsProcessorService::start(ServiceContext& ctx) {
   bind(ctx);
@@ -60,13 +64,69 @@ void MetricsProcessorService::start(ServiceContext& ctx) {
   ignored_ = &m.counter("selfheal_metrics_ignored_total", "Valid metric samples of metrics no feature uses");
   late_folded_ = &m.counter("selfheal_metrics_late_folded_total",
                             "Out-of-order gauge samples folded into still-open windows");
-  resets_ = &m.counter("selfheal_metrics_counter_resets_total", "Counters and histograms that went down (a restart)");
+  // Not "..._counter_resets_total": promtool's lint refuses a metric type inside a name.
+  resets_ = &m.counter("selfheal_metrics_series_resets_total",
+                       "Counter and histogram series that went down (a restarted process), by the metrics processor");
   evicted_idle_ = &m.counter("selfheal_metrics_series_evicted_total", "Series forgotten, by reason", {{"reason", "idle"}});
   evicted_cap_ = &m.counter("selfheal_metrics_series_evicted_total", "Series forgotten, by reason", {{"reason", "cap"}});
   wrong_type_ = &m.counter("selfheal_metrics_rejected_total", "Metric samples refused by the metrics processor, by reason",
                            {{"reason", "not_a_metric_batch"}});
   series_ = &m.gauge("selfheal_metrics_series", "Metric series the metrics processor holds");
   memory_ = &m.gauge("selfheal_metrics_processor_memory_bytes", "Approximate bytes held for series and open windows");
+  services_not_exported_ = &m.counter("selfheal_metrics_services_not_exported_total",
+                                      "Service windows whose per-service gauges were not exported because "
+                                      "the cap on exported services was reached");
+}
+
+MetricsProcessorService::ServiceGauges* MetricsProcessorService::service_gauges(std::string_view service,
+                                                                                bool count_refusal) {
+  if (!services_not_exported_) return nullptr;  // not started: no registry to export to
+  if (auto it = service_gauges_.find(service); it != service_gauges_.end()) return &it->second;
+  if (service_gauges_.size() >= kMaxExportedServices) {
+    if (count_refusal) services_not_exported_->inc();
+    return nullptr;
+  }
+  auto& m = ctx().metrics;
+  const Labels labels = {{"service", std::string(service)}};
+  ServiceGauges g;
+  g.cpu_cores = &m.gauge("selfheal_service_cpu_usage_cores",
+                         "CPU the service's pods use, summed over pods (each pod's mean over the latest closed "
+                         "window), in cores",
+                         labels);
+  g.memory_bytes = &m.gauge("selfheal_service_memory_working_set_bytes",
+                            "Working-set memory of the service's pods, summed over pods (each pod's mean over the "
+                            "latest closed window)",
+                            labels);
+  g.p95_seconds = &m.gauge("selfheal_service_request_duration_p95_seconds",
+                           "95th percentile request latency of the service over the latest closed window (histogram "
+                           "buckets merged across pods); NaN when it served no request",
+                           labels);
+  g.error_ratio = &m.gauge("selfheal_service_error_ratio",
+                           "Share of the service's requests answered 5xx in the latest closed window (0..1); NaN "
+                           "when it served no request",
+                           labels);
+  g.requests_per_second = &m.gauge("selfheal_service_requests_per_second",
+                                   "Requests per second the service served in the latest closed window, summed over pods",
+                                   labels);
+  return &service_gauges_.emplace(std::string(service), g).first->second;
+}
+
+// A value missing from the latest window (no requests, no sample) is exported as NaN rather than
+// left at the previous window's value: a stale number would look current in a dashboard.
+void MetricsProcessorService::export_totals(const ServiceWindowTotals& t) {
+  ServiceGauges* g = service_gauges(t.service, /*count_refusal=*/false);  // counted with its window
+  if (!g) return;
+  g->cpu_cores->set(t.cpu_millicores_sum / 1000.0);
+  g->memory_bytes->set(t.memory_bytes_sum);
+}
+
+void MetricsProcessorService::export_service_window(const FeatureWindow& w) {
+  ServiceGauges* g = service_gauges(w.service, /*count_refusal=*/true);
+  if (!g) return;
+  namespace fn = feature_names;
+  g->p95_seconds->set(w.get(fn::kLatencyP95, kAbsent));
+  g->error_ratio->set(w.get(fn::kErrorRatio, kAbsent));
+  g->requests_per_second->set(w.get(fn::kRequestsPerS, kAbsent));
 }
 
 void MetricsProcessorService::handle(const Delivery& d) {

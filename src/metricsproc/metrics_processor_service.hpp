@@ -1,13 +1,18 @@
 // The metrics-processor service: consumes MetricBatch scrapes on `metrics.raw`, cleans them and
 // publishes event-time FeatureWindows (source=metrics) on `features` through a
 // MetricsWindowAggregator. Rejections are counted in selfheal_metrics_rejected_total{reason}.
+// It also exports what each watched service uses, from its latest closed window, as the agreed
+// per-service gauges (selfheal_service_cpu_usage_cores{service}, ..._memory_working_set_bytes,
+// ..._request_duration_p95_seconds, ..._error_ratio, ..._requests_per_second).
 //
 // Lifecycle/threading: constructed from config, start() subscribes; handle() and on_tick() run on
 // the executor's one thread for this service; nothing blocks.
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "metricsproc/window_aggregator.hpp"
 #include "runtime/event_service.hpp"
@@ -40,6 +45,19 @@ class MetricsProcessorService final : public EventService {
 
  private:
   void publish_counts();
+  // The gauges of one watched service, created on its first window and kept (a registry series
+  // cannot be removed); at most kMaxExportedServices services, so a stream of bogus service names
+  // cannot grow /metrics without bound.
+  struct ServiceGauges {
+    Gauge* cpu_cores = nullptr;
+    Gauge* memory_bytes = nullptr;
+    Gauge* p95_seconds = nullptr;
+    Gauge* error_ratio = nullptr;
+    Gauge* requests_per_second = nullptr;
+  };
+  ServiceGauges* service_gauges(std::string_view service, bool count_refusal);
+  void export_totals(const ServiceWindowTotals& totals);
+  void export_service_window(const FeatureWindow& w);
 
   MetricsWindowAggregator aggregator_;
   std::array<Counter*, kSampleRejectionCount> rejected_{};
@@ -53,6 +71,11 @@ class MetricsProcessorService final : public EventService {
   Counter* wrong_type_ = nullptr;
   Gauge* series_ = nullptr;
   Gauge* memory_ = nullptr;
+  std::map<std::string, ServiceGauges, std::less<>> service_gauges_;
+  Counter* services_not_exported_ = nullptr;
+
+ public:
+  static constexpr std::size_t kMaxExportedServices = 1000;
 };
 
 }  // namespace selfheal

@@ -608,6 +608,10 @@ void MetricsWindowAggregator::emit_window(ServiceState& s, TimeMs end) {
   double requests_rate = 0, errors_rate = 0, pool_rate = 0, slope_max = kNaN;
   bool has_requests = false, has_errors = false, has_pool = false;
   int pods = 0, ready = 0;
+  ServiceWindowTotals totals;
+  totals.service = s.name;
+  totals.end = end;
+  bool has_cpu = false, has_memory = false;
   for (PodState* p : ordered) {
     Aggregates w;
     for (const Pane& pane : p->panes)
@@ -621,6 +625,8 @@ void MetricsWindowAggregator::emit_window(ServiceState& s, TimeMs end) {
     if (!std::isnan(w.requests.rate())) { requests_rate += w.requests.rate(); has_requests = true; }
     if (!std::isnan(w.errors.rate())) { errors_rate += w.errors.rate(); has_errors = true; }
     if (!std::isnan(w.pool_waits.rate())) { pool_rate += w.pool_waits.rate(); has_pool = true; }
+    if (!std::isnan(w.cpu.mean())) { totals.cpu_millicores_sum += w.cpu.mean(); has_cpu = true; }
+    if (!std::isnan(w.memory.mean())) { totals.memory_bytes_sum += w.memory.mean(); has_memory = true; }
 
     if (options_.emit_pod_windows) {
       FeatureWindow fw;
@@ -680,6 +686,11 @@ void MetricsWindowAggregator::emit_window(ServiceState& s, TimeMs end) {
   put(fw, fn::kDbQueryP95, duration_quantile(0.95, service.db_query, service.db_query_raw));
   put(fw, fn::kDbConnectionsActive, service.db_connections.mean());
   if (has_pool) put(fw, fn::kDbPoolWaitsPerS, pool_rate);
+  if (totals_sink_) {
+    if (!has_cpu) totals.cpu_millicores_sum = kNaN;
+    if (!has_memory) totals.memory_bytes_sum = kNaN;
+    totals_sink_(totals);
+  }
   ++stats_.windows;
   sink_(std::move(fw));
 }

@@ -71,9 +71,21 @@ struct MetricsAggregatorStats {
   std::uint64_t rejected_for(SampleRejection r) const { return rejected[static_cast<std::size_t>(r)]; }
 };
 
+// Totals over the pods of one service window that the service FeatureWindow does not carry (it
+// holds means over all scrapes, which stay comparable when pods come and go): what the service
+// uses in total, for the per-service Prometheus gauges. NaN when no pod reported that metric.
+struct ServiceWindowTotals {
+  std::string_view service;        // valid during the call only
+  TimeMs end = 0;
+  double cpu_millicores_sum = 0;   // Σ over pods of each pod's mean CPU in the window
+  double memory_bytes_sum = 0;     // Σ over pods of each pod's mean working set in the window
+};
+
 class MetricsWindowAggregator {
  public:
   using Sink = std::function<void(FeatureWindow&&)>;
+  // Called with the totals of a service window right before that window goes to the Sink.
+  using TotalsSink = std::function<void(const ServiceWindowTotals&)>;
 
   // Throws std::invalid_argument if options.validate() fails.
   MetricsWindowAggregator(MetricsWindowOptions options, Sink sink);
@@ -89,6 +101,8 @@ class MetricsWindowAggregator {
   void advance(TimeMs now);
   // Closes every window that holds data (end of input; tests).
   void flush();
+  // Optional: receives the totals of every service window (not of pod windows).
+  void set_totals_sink(TotalsSink sink) { totals_sink_ = std::move(sink); }
 
   const MetricsAggregatorStats& stats() const { return stats_; }
   const MetricsWindowOptions& options() const { return options_; }
@@ -116,6 +130,7 @@ class MetricsWindowAggregator {
 
   MetricsWindowOptions options_;
   Sink sink_;
+  TotalsSink totals_sink_;
   std::map<std::string, std::unique_ptr<ServiceState>, std::less<>> services_;
   std::size_t total_series_ = 0;
   MetricsAggregatorStats stats_;

@@ -2,6 +2,8 @@
 // on metrics.raw, windows out on features, rejections in /metrics, config keys declared and checked.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "bus/in_process_bus.hpp"
 #include "contracts/topics.hpp"
 #include "core/clock.hpp"
@@ -37,8 +39,37 @@ class FakeScraper final : public EventService {
   int tick_ = 0;
 };
 
-struct Harness {
-  Harness()
+// Two pods of `orders` with known usage: a uses 100 m CPU and 100 MB, serves 10 req/s, no errors;
+// b uses 300 m and 300 MB, serves 30 req/s of which 1/s fails, until it dies at 20 s. Every
+// request lands in the (0.1 s, 0.5 s] latency bucket, so the interpolated p95 is 0.1 + 0.95·0.4.
+class TwoPodScraper final : public EventService {
+ public:
+  std::string_view name() const override { return "metrics-generator"; }
+  void start(ServiceContext& ctx) override { bind(ctx); }
+  void on_tick(TimeMs now) override {
+    ++tick_;
+    const std::vector<double> bounds = {0.1, 0.5, 1.0};
+    emit(topics::kMetricsRaw, batch("orders", "orders-a", now,
+                                    {gauge(mn::kCpuUsage, 100), gauge(mn::kMemoryWorkingSet, 100e6),
+                                     counter(mn::kRequests, 10.0 * tick_), counter(mn::kErrors, 0),
+                                     histogram(mn::kRequestDuration, bounds, {0, 10.0 * tick_, 0, 0})}));
+    if (now < kT0 + 20'000)
+      emit(topics::kMetricsRaw, batch("orders", "orders-b", now,
+                                      {gauge(mn::kCpuUsage, 300), gauge(mn::kMemoryWorkingSet, 300e6),
+                                       counter(mn::kRequests, 30.0 * tick_), counter(mn::kErrors, 1.0 * tick_),
+                                       histogram(mn::kRequestDuration, bounds, {0, 30.0 * tick_, 0, 0})}));
+    // A service that serves nothing: its latency and error ratio are unknown, not zero.
+    emit(topics::kMetricsRaw, batch("cache", "cache-a", now, {gauge(mn::kCpuUsage, 50)}));
+  }
+  void handle(const Delivery&) override {}
+
+ private:
+  int tick_ = 0;
+};
+
+template <class Scraper>
+struct HarnessOf {
+  HarnessOf()
       : bus({4, 4096}, &metrics), clock(kT0), config(make_config()),
         processor(MetricsProcessorService::options_from(config)),
         ctx{bus, clock, config, metrics, nullptr, nullptr, "t"} {
@@ -70,12 +101,13 @@ struct Harness {
   InProcessBus bus;
   SimClock clock;
   Config config;
-  FakeScraper scraper;
+  Scraper scraper;
   MetricsProcessorService processor;
   ServiceContext ctx;
   std::unique_ptr<Subscription> features;
   std::unique_ptr<DeterministicExecutor> executor;
 };
+using Harness = HarnessOf<FakeScraper>;
 
 TEST(MetricsProcessorService, WindowsFlowFromScrapesAndRejectionsAreCounted) {
   Harness h;
@@ -102,6 +134,33 @@ TEST(MetricsProcessorService, WindowsFlowFromScrapesAndRejectionsAreCounted) {
   const std::string text = h.metrics.render();
   EXPECT_NE(text.find("selfheal_metrics_rejected_total{reason=\"non_finite\"} 19"), std::string::npos) << text;
   EXPECT_NE(text.find("selfheal_events_out_total{service=\"metrics-processor\",topic=\"features\"}"), std::string::npos);
+}
+
+// The agreed per-service gauges (selfheal_service_*{service}) follow the latest closed window.
+TEST(MetricsProcessorService, PerServiceGaugesFollowTheLatestClosedWindow) {
+  HarnessOf<TwoPodScraper> h;
+  auto value = [&](const char* name, const char* service) {
+    return h.metrics.gauge(name, "", {{"service", service}}).value();
+  };
+  h.executor->run_until(kT0 + 19'000);  // the window ending at 10 s is closed; both pods in it
+  EXPECT_DOUBLE_EQ(value("selfheal_service_cpu_usage_cores", "orders"), 0.4);
+  EXPECT_DOUBLE_EQ(value("selfheal_service_memory_working_set_bytes", "orders"), 400e6);
+  EXPECT_NEAR(value("selfheal_service_requests_per_second", "orders"), 40, 1e-9);
+  EXPECT_NEAR(value("selfheal_service_error_ratio", "orders"), 1.0 / 40, 1e-12);
+  EXPECT_NEAR(value("selfheal_service_request_duration_p95_seconds", "orders"), 0.1 + 0.95 * 0.4, 1e-9);
+  EXPECT_DOUBLE_EQ(value("selfheal_service_cpu_usage_cores", "cache"), 0.05);
+  EXPECT_TRUE(std::isnan(value("selfheal_service_request_duration_p95_seconds", "cache")));
+  EXPECT_TRUE(std::isnan(value("selfheal_service_error_ratio", "cache")));
+
+  h.executor->run_until(kT0 + 45'000);  // pod b died at 20 s: the window ending at 40 s has a only
+  EXPECT_DOUBLE_EQ(value("selfheal_service_cpu_usage_cores", "orders"), 0.1);
+  EXPECT_DOUBLE_EQ(value("selfheal_service_memory_working_set_bytes", "orders"), 100e6);
+  EXPECT_NEAR(value("selfheal_service_requests_per_second", "orders"), 10, 1e-9);
+  EXPECT_DOUBLE_EQ(value("selfheal_service_error_ratio", "orders"), 0);
+
+  const std::string text = h.metrics.render();
+  EXPECT_NE(text.find("# HELP selfheal_service_cpu_usage_cores "), std::string::npos);
+  EXPECT_NE(text.find("selfheal_service_request_duration_p95_seconds{service=\"cache\"} NaN"), std::string::npos) << text;
 }
 
 TEST(MetricsProcessorService, ConfigIsDeclaredAndBadValuesAreRefusedByName) {
