@@ -16,13 +16,54 @@
 
 namespace selfheal {
 
+namespace {
+
+// Every Kubernetes request the client can send, with the RBAC permission it needs. The client's
+// methods reach the API server only through call(Endpoint, ...), and kubernetes_api_calls() is
+// derived from this table: the least-privilege Role in deploy/k8s is checked against what the code
+// really sends (tests/deploy), not against a list kept by hand beside it.
+enum class Endpoint { ListPods, GetPod, DeletePod, ListDeployments, GetDeployment, PatchDeployment, PatchDeploymentScale };
+
+struct EndpointSpec {
+  Endpoint endpoint;
+  const char* http_method;
+  const char* rbac_verb;
+  const char* api_group;
+  const char* resource;
+};
+
+constexpr EndpointSpec kEndpoints[] = {
+    {Endpoint::ListPods, "GET", "list", "", "pods"},
+    {Endpoint::GetPod, "GET", "get", "", "pods"},
+    {Endpoint::DeletePod, "DELETE", "delete", "", "pods"},
+    {Endpoint::ListDeployments, "GET", "list", "apps", "deployments"},
+    {Endpoint::GetDeployment, "GET", "get", "apps", "deployments"},
+    {Endpoint::PatchDeployment, "PATCH", "patch", "apps", "deployments"},
+    {Endpoint::PatchDeploymentScale, "PATCH", "patch", "apps", "deployments/scale"},
+};
+
+constexpr const EndpointSpec& spec_of(Endpoint e) {
+  for (const auto& s : kEndpoints)
+    if (s.endpoint == e) return s;
+  return kEndpoints[0];  // unreachable: every enumerator has a row (checked below)
+}
+
+constexpr bool every_endpoint_has_one_row() {
+  int i = 0;
+  for (const auto& s : kEndpoints)
+    if (static_cast<int>(s.endpoint) != i++) return false;
+  return i == static_cast<int>(Endpoint::PatchDeploymentScale) + 1;
+}
+static_assert(every_endpoint_has_one_row(), "kEndpoints must list every Endpoint once, in order");
+
+}  // namespace
+
 const std::vector<K8sApiCall>& kubernetes_api_calls() {
-  static const std::vector<K8sApiCall> calls = {
-      {"list", "", "pods"},          {"get", "", "pods"},
-      {"delete", "", "pods"},        {"list", "apps", "deployments"},
-      {"get", "apps", "deployments"}, {"patch", "apps", "deployments"},
-      {"patch", "apps", "deployments/scale"},
-  };
+  static const std::vector<K8sApiCall> calls = [] {
+    std::vector<K8sApiCall> out;
+    for (const auto& s : kEndpoints) out.push_back({s.rbac_verb, s.api_group, s.resource});
+    return out;
+  }();
   return calls;
 }
 
@@ -230,7 +271,7 @@ class HttpKubernetesClient final : public KubernetesClient {
     std::string path = "/api/v1/namespaces/" + ns + "/pods";
     if (!label_selector.empty()) path += "?labelSelector=" + kube::url_encode(label_selector);
     json body;
-    K8sResult r = call("GET", path, "", "", &body);
+    K8sResult r = call(Endpoint::ListPods, path, "", "", &body);
     if (!r.ok) return r;
     if (!body.contains("items") || !body["items"].is_array()) return malformed(r, "pod list without items");
     for (const auto& item : body["items"]) out.push_back(pod_from(item));
@@ -240,14 +281,14 @@ class HttpKubernetesClient final : public KubernetesClient {
   K8sResult get_pod(const std::string& ns, const std::string& name, K8sPod& out) override {
     if (auto r = check_names(ns, name); !r.message.empty()) return r;
     json body;
-    K8sResult r = call("GET", "/api/v1/namespaces/" + ns + "/pods/" + name, "", "", &body);
+    K8sResult r = call(Endpoint::GetPod, "/api/v1/namespaces/" + ns + "/pods/" + name, "", "", &body);
     if (r.ok) out = pod_from(body);
     return r;
   }
 
   K8sResult delete_pod(const std::string& ns, const std::string& name) override {
     if (auto r = check_names(ns, name); !r.message.empty()) return r;
-    return call("DELETE", "/api/v1/namespaces/" + ns + "/pods/" + name, R"({"propagationPolicy":"Background"})",
+    return call(Endpoint::DeletePod, "/api/v1/namespaces/" + ns + "/pods/" + name, R"({"propagationPolicy":"Background"})",
                 "application/json", nullptr);
   }
 
@@ -255,7 +296,7 @@ class HttpKubernetesClient final : public KubernetesClient {
     out.clear();
     if (auto r = check_name("namespace", ns); !r.message.empty()) return r;
     json body;
-    K8sResult r = call("GET", "/apis/apps/v1/namespaces/" + ns + "/deployments", "", "", &body);
+    K8sResult r = call(Endpoint::ListDeployments, "/apis/apps/v1/namespaces/" + ns + "/deployments", "", "", &body);
     if (!r.ok) return r;
     if (!body.contains("items") || !body["items"].is_array()) return malformed(r, "deployment list without items");
     for (const auto& item : body["items"]) out.push_back(deployment_from(item));
@@ -265,7 +306,7 @@ class HttpKubernetesClient final : public KubernetesClient {
   K8sResult get_deployment(const std::string& ns, const std::string& name, K8sDeployment& out) override {
     if (auto r = check_names(ns, name); !r.message.empty()) return r;
     json body;
-    K8sResult r = call("GET", "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name, "", "", &body);
+    K8sResult r = call(Endpoint::GetDeployment, "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name, "", "", &body);
     if (r.ok) out = deployment_from(body);
     return r;
   }
@@ -273,7 +314,7 @@ class HttpKubernetesClient final : public KubernetesClient {
   K8sResult scale_deployment(const std::string& ns, const std::string& name, int replicas) override {
     if (auto r = check_names(ns, name); !r.message.empty()) return r;
     json patch = {{"spec", {{"replicas", replicas}}}};
-    return call("PATCH", "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name + "/scale", patch.dump(),
+    return call(Endpoint::PatchDeploymentScale, "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name + "/scale", patch.dump(),
                 "application/merge-patch+json", nullptr);
   }
 
@@ -282,7 +323,7 @@ class HttpKubernetesClient final : public KubernetesClient {
     json patch = {{"spec",
                    {{"template",
                      {{"metadata", {{"annotations", {{"kubectl.kubernetes.io/restartedAt", kube::format_rfc3339(at)}}}}}}}}}};
-    return call("PATCH", "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name + "?fieldManager=selfheal-remediator",
+    return call(Endpoint::PatchDeployment, "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name + "?fieldManager=selfheal-remediator",
                 patch.dump(), "application/strategic-merge-patch+json", nullptr);
   }
 
@@ -300,7 +341,7 @@ class HttpKubernetesClient final : public KubernetesClient {
       return r;
     }
     std::string path = target.prefix.empty() ? "/" : target.prefix;
-    if (target.origin() == server_.origin()) return call("POST", path.substr(server_.prefix.size()), "{}", "application/json", nullptr);
+    if (target.origin() == server_.origin()) return send("POST", path.substr(server_.prefix.size()), "{}", "application/json", nullptr);
     // Another host (the service's own admin port): no cluster credentials are sent there.
     try {
       KubeCredentials plain = creds_;
@@ -356,7 +397,10 @@ class HttpKubernetesClient final : public KubernetesClient {
       return false;
     }
     FileStamp stamp{st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-    if (!token_loaded_ || !(stamp == token_stamp_)) {
+    // Also re-read once a minute whatever the stamp says (as client-go does): a same-size rewrite
+    // within the file system's timestamp granularity would otherwise go unnoticed.
+    const auto now = std::chrono::steady_clock::now();
+    if (!token_loaded_ || !(stamp == token_stamp_) || now - token_read_at_ > kTokenRereadPeriod) {
       std::string text;
       if (!kube::read_file(creds_.token_file, text)) {
         error = "cannot read the token file " + creds_.token_file;
@@ -364,13 +408,22 @@ class HttpKubernetesClient final : public KubernetesClient {
       }
       file_token_ = kube::trim(text);
       token_stamp_ = stamp;
+      token_read_at_ = now;
       token_loaded_ = true;
     }
     token = file_token_;
     return true;
   }
 
-  K8sResult call(const std::string& method, const std::string& path, const std::string& body,
+  // A Kubernetes API request: the HTTP method comes from the endpoint's row in kEndpoints.
+  K8sResult call(Endpoint endpoint, const std::string& path, const std::string& body, const std::string& content_type,
+                 json* out) {
+    return send(spec_of(endpoint).http_method, path, body, content_type, out);
+  }
+
+  // Any request to the API server with the cluster credentials. Only call() and the clear-state
+  // hook (a simulator route, not a Kubernetes resource) use it.
+  K8sResult send(const std::string& method, const std::string& path, const std::string& body,
                  const std::string& content_type, json* out) {
     std::lock_guard<std::mutex> lock(mu_);
     K8sResult r;
@@ -440,8 +493,10 @@ class HttpKubernetesClient final : public KubernetesClient {
   ParsedUrl server_;
   std::unique_ptr<httplib::ClientImpl> transport_;
   std::chrono::steady_clock::time_point last_call_{};
+  static constexpr std::chrono::seconds kTokenRereadPeriod{60};
   bool token_loaded_ = false;
   FileStamp token_stamp_{};
+  std::chrono::steady_clock::time_point token_read_at_{};
   std::string file_token_;
 };
 
