@@ -5,7 +5,10 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <regex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -34,7 +37,12 @@ void declare_api_config(ConfigSchema& s) {
   s.add("api.max_page_size", ConfigType::Int, "1000", "Largest `limit` a list route accepts");
   s.add("api.sse_max_clients", ConfigType::Int, "16", "Concurrent /api/v1/events streams (503 above)");
   s.add("api.sse_heartbeat", ConfigType::Duration, "5s", "Idle time after which an event stream gets a keep-alive comment");
-  s.add("api.threads", ConfigType::Int, "8", "HTTP worker threads, in addition to one per event stream");
+  s.add("api.threads", ConfigType::Int, "16",
+        "HTTP worker threads, in addition to one per event stream; a keep-alive connection holds one while it is open");
+  s.add("api.series_points", ConfigType::Int, "720",
+        "Points kept per service for the charts (resource windows and anomaly scores each; 720 = 2 h of 10 s windows)");
+  s.add("api.series_services", ConfigType::Int, "256",
+        "Services whose chart series are kept; windows of further services are ignored (bounds memory)");
   s.add("api.web_root", ConfigType::String, "web/dist",
         "Folder of the built web dashboard served at / (built from web/ by the CMake build); "
         "empty or without an index.html: no dashboard");
@@ -217,15 +225,28 @@ class ApiService::Routes {
     post(s, p + R"(/incidents/([^/]+)/acknowledge)", "/incidents/{id}/acknowledge", &Routes::acknowledge);
     post(s, p + R"(/incidents/([^/]+)/resolve)", "/incidents/{id}/resolve", &Routes::resolve);
     get(s, p + "/anomalies", "/anomalies", &Routes::list_anomalies);
+    get(s, p + "/anomalies/scores", "/anomalies/scores", &Routes::anomaly_scores);
     get(s, p + "/actions", "/actions", &Routes::list_actions);
     post(s, p + "/actions", "/actions", &Routes::request_action);
     get(s, p + R"(/actions/([^/]+))", "/actions/{id}", &Routes::get_action);
     post(s, p + R"(/actions/([^/]+)/approve)", "/actions/{id}/approve", &Routes::approve);
     post(s, p + R"(/actions/([^/]+)/reject)", "/actions/{id}/reject", &Routes::reject);
     get(s, p + "/services", "/services", &Routes::list_services);
+    get(s, p + R"(/services/([^/]+)/metrics)", "/services/{name}/metrics", &Routes::service_metrics);
     get(s, p + "/models", "/models", &Routes::list_models);
     get(s, p + "/openapi.json", "/openapi.json", &Routes::openapi);
     get(s, p + "/events", "/events", &Routes::events);
+    // Liveness of the API itself, outside /api/v1 as is usual; also the load bench's baseline.
+    get(s, "/healthz", "/healthz", &Routes::healthz);
+  }
+
+  // The methods answered on a path, for 405 answers: "GET, POST"; empty when no route matches.
+  std::string allowed_methods(const std::string& path) const {
+    std::string out;
+    for (const auto& [pattern, method] : patterns_)
+      if (std::regex_match(path, pattern) && out.find(method) == std::string::npos)
+        out += (out.empty() ? "" : ", ") + method;
+    return out;
   }
 
  private:
@@ -233,9 +254,11 @@ class ApiService::Routes {
 
   void get(httplib::Server& s, const std::string& pattern, const char* route, Method m) {
     s.Get(pattern, wrap(route, "GET", m, false));
+    patterns_.emplace_back(std::regex(pattern), "GET");
   }
   void post(httplib::Server& s, const std::string& pattern, const char* route, Method m) {
     s.Post(pattern, wrap(route, "POST", m, true));
+    patterns_.emplace_back(std::regex(pattern), "POST");
   }
 
   // Every handler goes through here: auth, errors as JSON, request counts and latency.
@@ -243,12 +266,17 @@ class ApiService::Routes {
     MetricsRegistry& metrics = api_.ctx().metrics;
     Histogram* latency = &metrics.histogram("selfheal_api_request_seconds", "Time to answer an API request, by route",
                                             MetricsRegistry::latency_buckets_seconds(), {{"route", route}});
-    const bool openapi = std::string_view(route) == "/openapi.json";
-    return [this, route, method, m, mutating, latency, openapi, &metrics](const httplib::Request& req, httplib::Response& res) {
+    // The API description and the liveness probe stay readable without a token.
+    const bool open_read = std::string_view(route) == "/openapi.json" || std::string_view(route) == "/healthz";
+    // The common answer's counter, looked up once rather than per request.
+    Counter* ok_count = &metrics.counter("selfheal_api_requests_total", "API requests answered, by route, method and status code",
+                                         {{"route", route}, {"method", method}, {"code", mutating ? "202" : "200"}});
+    return [this, route, method, m, mutating, latency, open_read, ok_count, &metrics](const httplib::Request& req,
+                                                                                     httplib::Response& res) {
       const std::int64_t t0 = monotonic_ns();
       res.status = 200;
       try {
-        if (mutating || (api_.settings_.read_requires_token && !openapi)) authorize(req, mutating);
+        if (mutating || (api_.settings_.read_requires_token && !open_read)) authorize(req, mutating);
         (this->*m)(req, res);
       } catch (const ApiError& e) {
         res.status = e.status;
@@ -259,8 +287,11 @@ class ApiService::Routes {
         res.set_content(error_body("internal", e.what()), "application/json");
       }
       latency->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
-      metrics.counter("selfheal_api_requests_total", "API requests answered, by route, method and status code",
-                      {{"route", route}, {"method", method}, {"code", std::to_string(res.status)}}).inc();
+      if (res.status == (mutating ? 202 : 200))
+        ok_count->inc();
+      else
+        metrics.counter("selfheal_api_requests_total", "API requests answered, by route, method and status code",
+                        {{"route", route}, {"method", method}, {"code", std::to_string(res.status)}}).inc();
     };
   }
 
@@ -318,7 +349,42 @@ class ApiService::Routes {
     iq.opened = q.range();
     iq.limit = page_limit(q, 50);
     iq.offset = page_offset(q);
-    reply(res, page(store().list_incidents(iq), store().count_incidents(iq), iq.limit, iq.offset));
+    // Served from the cache while no incident changed: the parameters are valid by now, and the
+    // answer depends on nothing but them and the stored incidents.
+    std::string key;
+    for (const auto& [k, v] : req.params) key += k + '=' + v + '&';
+    ResponseCache& cache = *api_.list_cache_;
+    auto entry = cache.find(key);
+    if (!entry) {
+      const std::uint64_t generation = cache.generation();  // before reading the store: see ResponseCache
+      entry = cache.put(key, generation,
+                        page(store().list_incidents(iq), store().count_incidents(iq), iq.limit, iq.offset).dump());
+    }
+    res.set_header("ETag", entry->etag);
+    res.set_header("Cache-Control", "no-cache");
+    if (req.has_header("If-None-Match") && etag_matches(req.get_header_value("If-None-Match"), entry->etag)) {
+      res.status = 304;
+      return;
+    }
+    res.set_content(entry->body, "application/json");
+  }
+
+  // If-None-Match: a list of tags (weak or strong) or *.
+  static bool etag_matches(const std::string& header, const std::string& etag) {
+    if (header == "*") return true;
+    std::size_t pos = 0;
+    while (pos < header.size()) {
+      std::size_t comma = header.find(',', pos);
+      std::string tag = header.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      const auto first = tag.find_first_not_of(' ');
+      const auto last = tag.find_last_not_of(' ');
+      tag = first == std::string::npos ? "" : tag.substr(first, last - first + 1);
+      if (tag.rfind("W/", 0) == 0) tag = tag.substr(2);
+      if (tag == etag) return true;
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    return false;
   }
 
   Incident find_incident(const std::string& id) {
@@ -396,6 +462,7 @@ class ApiService::Routes {
       // Stored at once so the caller reads its own write; the bus copy reaches the classifier and,
       // through this service's own subscription, the store again (a harmless duplicate).
       store().put_incident(incident);
+      api_.list_cache_->invalidate();
     }
     publish(topics::kIncidents, incident);
     reply(res, data_of(incident));
@@ -414,6 +481,36 @@ class ApiService::Routes {
     aq.offset = page_offset(q);
     reply(res, page(store().list_anomalies(aq), store().count_anomalies(aq), aq.limit, aq.offset));
   }
+
+  // Per service, the highest anomaly score in each `step` of [from, to] (the anomaly chart).
+  void anomaly_scores(const httplib::Request& req, httplib::Response& res) {
+    Query q(req, {"service", "from", "to", "step"});
+    const TimeMs step = q.integer("step", 60'000, 1'000, 24LL * 3600 * 1000);
+    auto [from, to] = recent_range(q, 3600 * 1000);
+    if ((to - from) / step > kMaxBuckets)
+      throw ApiError{400, "invalid_parameter", "query parameter 'step': " + std::to_string(step) + " ms makes more than " +
+                                                   std::to_string(kMaxBuckets) + " buckets between 'from' and 'to'"};
+    json series = json::array();
+    for (const auto& s : api_.series_->scores(q.str("service"), from, to, step)) {
+      json points = json::array();
+      for (const ScorePoint& p : s.points) points.push_back(json{{"ts", p.ts}, {"score", p.score}, {"signal", p.signal}});
+      series.push_back(json{{"service", s.service}, {"points", std::move(points)}});
+    }
+    reply(res, json{{"from", from}, {"to", to}, {"step", step}, {"series", std::move(series)}});
+  }
+
+  // [from, to] of a chart route: as given, else the `span` before the newest point seen (event
+  // time, so a simulated run's charts show its own recent past).
+  std::pair<TimeMs, TimeMs> recent_range(const Query& q, TimeMs span) const {
+    const auto given_from = q.time("from");
+    const auto given_to = q.time("to");
+    const TimeMs to = given_to ? *given_to : std::max<TimeMs>(api_.series_->latest_ts(), 0);
+    const TimeMs from = given_from ? *given_from : to - span;
+    if (from > to) throw ApiError{400, "invalid_parameter", "query parameter 'from' is after 'to'"};
+    return {from, to};
+  }
+
+  static json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
   // ----------------------------------------------------------------------------------- actions
 
@@ -536,6 +633,36 @@ class ApiService::Routes {
     reply(res, json{{"items", std::move(items)}});
   }
 
+  // The recent resource series of one service (the CPU/memory/latency/error charts).
+  void service_metrics(const httplib::Request& req, httplib::Response& res) {
+    Query q(req, {"from", "to"});
+    const std::string service = req.matches[1];
+    auto [from, to] = recent_range(q, 2 * 3600 * 1000);
+    if (!api_.series_->knows(service)) {
+      const auto known = store().list_services();
+      if (std::find(known.begin(), known.end(), service) == known.end())
+        throw ApiError{404, "not_found", "service " + json_quoted(service) + " has sent no metric windows and has no incidents"};
+    }
+    json points = json::array();
+    for (const ResourcePoint& p : api_.series_->resources(service, from, to))
+      points.push_back(json{{"ts", p.ts},
+                            {"cpu_utilization_mean", finite_or_null(p.cpu_utilization_mean)},
+                            {"cpu_utilization_max", finite_or_null(p.cpu_utilization_max)},
+                            {"cpu_millicores_mean", finite_or_null(p.cpu_millicores_mean)},
+                            {"memory_utilization_max", finite_or_null(p.memory_utilization_max)},
+                            {"memory_bytes_max", finite_or_null(p.memory_bytes_max)},
+                            {"latency_p95_s", finite_or_null(p.latency_p95_s)},
+                            {"error_ratio", finite_or_null(p.error_ratio)},
+                            {"requests_per_s", finite_or_null(p.requests_per_s)}});
+    reply(res, json{{"service", service}, {"from", from}, {"to", to}, {"points", std::move(points)}});
+  }
+
+  void healthz(const httplib::Request& req, httplib::Response& res) {
+    Query q(req, {});
+    static const std::string kOk = R"({"status":"ok"})";
+    res.set_content(kOk, "application/json");
+  }
+
   void list_models(const httplib::Request& req, httplib::Response& res) {
     Query q(req, {});
     // The detector does not expose its models yet; the route exists so clients can rely on it.
@@ -622,8 +749,11 @@ class ApiService::Routes {
                                {{"topic", std::string(topic)}}).inc();
   }
 
+  static constexpr TimeMs kMaxBuckets = 10'000;
+
   ApiService& api_;
   std::atomic<std::uint64_t> manual_seq_{0};
+  std::vector<std::pair<std::regex, std::string>> patterns_;  // every route, for 405 answers
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -643,6 +773,9 @@ ApiService::ApiService(const Config& config) {
   settings_.sse_max_clients = positive("api.sse_max_clients", config.integer("api.sse_max_clients"));
   settings_.sse_heartbeat_ms = static_cast<std::int64_t>(positive("api.sse_heartbeat", config.duration_ms("api.sse_heartbeat")));
   settings_.threads = positive("api.threads", config.integer("api.threads"));
+  settings_.series_points = positive("api.series_points", config.integer("api.series_points"));
+  settings_.series_services = positive("api.series_services", config.integer("api.series_services"));
+  series_ = std::make_unique<SeriesStore>(settings_.series_points, settings_.series_services);
 }
 
 ApiService::~ApiService() { stop(); }
@@ -659,6 +792,16 @@ void ApiService::start(ServiceContext& ctx) {
   consume(topics::kAnomalies);
   consume(topics::kIncidents);
   consume(topics::kActions);
+  consume(topics::kFeatures);  // service windows, for the charts
+  // The ETag epoch: this process's start, so that tags of an earlier run never match.
+  list_cache_ = std::make_unique<ResponseCache>(256, std::to_string(monotonic_ns() % 1'000'000'007));
+  // The score chart starts with what the store remembers.
+  {
+    AnomalyQuery recent;
+    recent.limit = settings_.series_points * 4;
+    auto anomalies = store_->list_anomalies(recent);
+    for (auto it = anomalies.rbegin(); it != anomalies.rend(); ++it) series_->add_anomaly(*it);
+  }
 
   std::string error;
   if (!parse_listen_address(settings_.listen, host_, port_, error))
@@ -669,13 +812,24 @@ void ApiService::start(ServiceContext& ctx) {
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   server_->set_payload_max_length(settings_.max_body_bytes);
   server_->set_keep_alive_timeout(2);
+  // httplib closes a keep-alive connection after 5 requests by default; a dashboard or a load
+  // client would then pay a new TCP handshake (and a worker hand-off) every fifth request.
+  server_->set_keep_alive_max_count(100000);
   // Headers and body go out in separate writes; without NODELAY, Nagle + delayed ACK add ~40 ms.
   server_->set_tcp_nodelay(true);
-  server_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  routes_ = std::make_unique<Routes>(*this);
+  Routes* routes = routes_.get();
+  server_->set_error_handler(httplib::Server::HandlerWithResponse([routes](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string code = "http_" + std::to_string(res.status);
     std::string message = "HTTP status " + std::to_string(res.status);
-    if (res.status == 404) {
+    const std::string allowed = res.status == 404 && routes ? routes->allowed_methods(req.path) : "";
+    if (!allowed.empty()) {
+      res.status = 405;
+      res.set_header("Allow", allowed);
+      code = "method_not_allowed";
+      message = req.method + " is not answered on " + req.path + "; allowed: " + allowed;
+    } else if (res.status == 404) {
       code = "not_found";
       message = "no route " + req.method + " " + req.path;
     } else if (res.status == 413) {
@@ -688,7 +842,6 @@ void ApiService::start(ServiceContext& ctx) {
     res.set_content(error_body(code, message), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   }));
-  routes_ = std::make_unique<Routes>(*this);
   routes_->mount(*server_);
   // The dashboard: static files, looked up before the routes only for paths that name a file.
   const std::string web_root = ctx.config.str("api.web_root");
@@ -737,9 +890,11 @@ void ApiService::handle(const Delivery& d) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, Anomaly>) {
           store_->put_anomaly(e);
+          series_->add_anomaly(e);
           stream_.publish("anomaly", encode_event(e));
         } else if constexpr (std::is_same_v<T, Incident>) {
           store_->put_incident(e);
+          list_cache_->invalidate();
           stream_.publish("incident", encode_event(e));
         } else if constexpr (std::is_same_v<T, RemediationAction>) {
           store_->put_action(e);
@@ -747,6 +902,8 @@ void ApiService::handle(const Delivery& d) {
         } else if constexpr (std::is_same_v<T, ActionResult>) {
           store_->put_action_result(e);
           stream_.publish("action_result", encode_event(e));
+        } else if constexpr (std::is_same_v<T, FeatureWindow>) {
+          series_->add_window(e);  // not streamed: a dashboard refreshes its charts itself
         } else {
           log::debug("api", "ignoring a {} event on {}", event_type_name(d.event), d.topic);
         }

@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "api/event_stream.hpp"
+#include "api/response_cache.hpp"
+#include "api/series_store.hpp"
 #include "runtime/event_service.hpp"
 
 namespace httplib {
@@ -62,6 +64,8 @@ class ApiService final : public EventService {
     std::size_t sse_max_clients = 16;
     std::int64_t sse_heartbeat_ms = 5000;
     std::size_t threads = 8;
+    std::size_t series_points = 720;
+    std::size_t series_services = 256;
   };
   class Routes;  // the handlers, in api_service.cpp
   friend class Routes;
@@ -79,6 +83,8 @@ class ApiService final : public EventService {
   std::atomic<std::size_t> stream_clients_{0};
   EventStream stream_;
   std::mutex mutation_mu_;
+  std::unique_ptr<SeriesStore> series_;          // charts: resource windows and anomaly scores
+  std::unique_ptr<ResponseCache> list_cache_;    // serialized incident-list pages
 };
 
 }  // namespace selfheal

@@ -10,7 +10,7 @@ const std::string& openapi_document() {
   "info": {
     "title": "selfheal API",
     "version": "1.0.0",
-    "description": "Incidents, anomalies and remediation actions of selfheal. Mutating routes need 'Authorization: Bearer <api.token>'. Errors are {\"error\":{\"code\",\"message\"}}. Times are milliseconds since the Unix epoch (query parameters also accept ISO 8601)."
+    "description": "Incidents, anomalies and remediation actions of selfheal. Mutating routes need 'Authorization: Bearer <api.token>'; with api.read_requires_token every route but /openapi.json and /healthz does. Errors are {\"error\":{\"code\",\"message\"}}, also for unknown routes (404 not_found) and for a method a path does not answer (405 method_not_allowed, with an Allow header). Times are milliseconds since the Unix epoch (query parameters also accept ISO 8601)."
   },
   "servers": [{"url": "/api/v1"}],
   "components": {
@@ -29,7 +29,8 @@ const std::string& openapi_document() {
       "Forbidden": {"description": "mutations are disabled because api.token is not set", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "no such resource", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Conflict": {"description": "the resource is not in a state that allows this", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "TooLarge": {"description": "request body over api.max_body_bytes", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "TooLarge": {"description": "request body over api.max_body_bytes", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotModified": {"description": "the answer has not changed since the ETag given in If-None-Match (no body)"}
     },
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {
@@ -100,6 +101,28 @@ const std::string& openapi_document() {
         "last_action": {"allOf": [{"$ref": "#/components/schemas/RemediationAction"}], "nullable": true}}},
       "ServiceList": {"type": "object", "required": ["items"], "properties": {
         "items": {"type": "array", "items": {"$ref": "#/components/schemas/ServiceHealth"}}}},
+      "ScoreSeries": {"type": "object", "required": ["from", "to", "step", "series"], "properties": {
+        "from": {"type": "integer"}, "to": {"type": "integer"}, "step": {"type": "integer", "description": "bucket length, ms"},
+        "series": {"type": "array", "items": {"type": "object", "required": ["service", "points"], "properties": {
+          "service": {"type": "string"},
+          "points": {"type": "array", "items": {"type": "object", "required": ["ts", "score", "signal"], "properties": {
+            "ts": {"type": "integer", "description": "bucket start"},
+            "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "highest score in the bucket"},
+            "signal": {"type": "string", "description": "the signal of that highest score"}}}}}}}}},
+      "ResourcePoint": {"type": "object", "required": ["ts", "cpu_utilization_mean", "cpu_utilization_max", "cpu_millicores_mean", "memory_utilization_max", "memory_bytes_max", "latency_p95_s", "error_ratio", "requests_per_s"], "properties": {
+        "ts": {"type": "integer", "description": "end of the service's metric window"},
+        "cpu_utilization_mean": {"type": "number", "nullable": true, "description": "share of the CPU limit, mean over pods"},
+        "cpu_utilization_max": {"type": "number", "nullable": true, "description": "share of the CPU limit, busiest pod"},
+        "cpu_millicores_mean": {"type": "number", "nullable": true},
+        "memory_utilization_max": {"type": "number", "nullable": true, "description": "share of the memory limit, fullest pod"},
+        "memory_bytes_max": {"type": "number", "nullable": true},
+        "latency_p95_s": {"type": "number", "nullable": true},
+        "error_ratio": {"type": "number", "nullable": true, "minimum": 0, "maximum": 1},
+        "requests_per_s": {"type": "number", "nullable": true}}},
+      "ServiceMetrics": {"type": "object", "required": ["service", "from", "to", "points"], "properties": {
+        "service": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"},
+        "points": {"type": "array", "items": {"$ref": "#/components/schemas/ResourcePoint"}}}},
+      "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}},
       "ModelList": {"type": "object", "required": ["items"], "properties": {
         "items": {"type": "array", "items": {"type": "object"}}}},
       "OperatorNote": {"type": "object", "properties": {
@@ -119,7 +142,8 @@ const std::string& openapi_document() {
         {"name": "type", "in": "query", "schema": {"type": "string"}},
         {"$ref": "#/components/parameters/from"}, {"$ref": "#/components/parameters/to"},
         {"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/offset"}],
-      "responses": {"200": {"description": "a page of incidents", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPage"}}}},
+      "responses": {"200": {"description": "a page of incidents; the ETag changes whenever any incident does", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPage"}}}},
+                    "304": {"$ref": "#/components/responses/NotModified"},
                     "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}}}},
     "/incidents/{id}": {"get": {"summary": "One incident with its evidence, timeline, anomalies and actions", "operationId": "getIncident",
       "parameters": [{"$ref": "#/components/parameters/id"}],
@@ -146,6 +170,12 @@ const std::string& openapi_document() {
         {"name": "min_score", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1}},
         {"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/offset"}],
       "responses": {"200": {"description": "a page of anomalies", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnomalyPage"}}}},
+                    "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}}}},
+    "/anomalies/scores": {"get": {"summary": "Anomaly scores over time: per service, the highest score in each step (default: the hour before the newest point seen, 1-minute steps)", "operationId": "anomalyScores",
+      "parameters": [{"$ref": "#/components/parameters/service"},
+        {"$ref": "#/components/parameters/from"}, {"$ref": "#/components/parameters/to"},
+        {"name": "step", "in": "query", "description": "bucket length in ms (at most 10000 buckets)", "schema": {"type": "integer", "minimum": 1000, "maximum": 86400000, "default": 60000}}],
+      "responses": {"200": {"description": "score series", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreSeries"}}}},
                     "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}}}},
     "/actions": {
       "get": {"summary": "List remediation actions, newest first", "operationId": "listActions",
@@ -183,9 +213,17 @@ const std::string& openapi_document() {
     "/services": {"get": {"summary": "Health of every known service from its latest incidents and actions", "operationId": "listServices",
       "responses": {"200": {"description": "services", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceList"}}}},
                     "401": {"$ref": "#/components/responses/Unauthorized"}}}},
+    "/services/{name}/metrics": {"get": {"summary": "Recent CPU, memory, p95 latency, error ratio and request rate of one service, one point per closed metric window (kept in memory: the last api.series_points windows; default range: the 2 hours before the newest point)", "operationId": "serviceMetrics",
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+        {"$ref": "#/components/parameters/from"}, {"$ref": "#/components/parameters/to"}],
+      "responses": {"200": {"description": "the series", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceMetrics"}}}},
+                    "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "404": {"$ref": "#/components/responses/NotFound"}}}},
     "/models": {"get": {"summary": "Detection models (empty until the detector exposes them)", "operationId": "listModels",
       "responses": {"200": {"description": "models", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelList"}}}},
                     "401": {"$ref": "#/components/responses/Unauthorized"}}}},
+    "/healthz": {"servers": [{"url": "/"}], "get": {"summary": "Liveness of the API server (served at /healthz, outside /api/v1; never needs a token)", "operationId": "healthz",
+      "responses": {"200": {"description": "the server answers", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
     "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
       "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}}}}},
     "/events": {"get": {"summary": "Server-Sent Events: every new incident snapshot, action, action result, anomaly and acknowledgement. Each message: 'id: <seq>', 'event: <type>', 'data: <event JSON envelope>'. Resume with Last-Event-ID.", "operationId": "events",

@@ -1,8 +1,12 @@
 // The REST API over real HTTP: persistence from the bus, every route, filters, pagination, auth,
 // errors, operator decisions published on the bus, and the live event stream.
 #include <atomic>
+#include <cmath>
 #include <thread>
 
+#include "api/openapi.hpp"
+#include "api/response_cache.hpp"
+#include "api/series_store.hpp"
 #include "api_fixture.hpp"
 
 namespace selfheal::testing_api {
@@ -265,6 +269,14 @@ TEST_F(Api, OversizedBodiesAreRefusedWith413) {
   EXPECT_EQ(status, 413);
   EXPECT_EQ(body["error"]["code"], "payload_too_large");
   EXPECT_TRUE(drain(*actions_tap_).size() == 1);
+  // Right at the limit (the fixture's api.max_body_bytes = 4096) the body is read and judged.
+  std::string at_limit = R"({"note":")";
+  at_limit += std::string(4096 - at_limit.size() - 2, 'y') + R"("})";
+  ASSERT_EQ(at_limit.size(), 4096u);
+  auto [s2, b2] = post("/api/v1/actions/act-1/approve", at_limit);
+  EXPECT_EQ(s2, 400) << "a 4096-byte body is within the limit: refused for its note, not its size";
+  EXPECT_NE(b2["error"]["message"].get<std::string>().find("'note'"), std::string::npos) << b2.dump();
+  EXPECT_EQ(post("/api/v1/actions/act-1/approve", at_limit + " ").first, 413);
 }
 
 TEST_F(Api, ServicesSummariseHealthFromIncidentsAndActions) {
@@ -329,6 +341,189 @@ TEST_F(Api, EventStreamDeliversANewIncident) {
   EXPECT_EQ(envelope["data"]["id"], "inc-42");
 }
 
+FeatureWindow service_window(const std::string& service, TimeMs end, double cpu, double memory) {
+  FeatureWindow w;
+  w.id = service + "-" + std::to_string(end);
+  w.start = end - 60'000;
+  w.end = end;
+  w.service = service;
+  w.set("cpu_utilization_mean", cpu);
+  w.set("cpu_utilization_max", cpu + 0.1);
+  w.set("memory_utilization_max", memory);
+  w.set("latency_p95_s", 0.05);
+  w.set("error_ratio", 0.002);
+  w.set("requests_per_s", 120);
+  return w;
+}
+
+TEST_F(Api, ServiceMetricsServeTheRecentServiceWindowsFromTheFeaturesTopic) {
+  for (int k = 0; k < 5; ++k)
+    feed(topics::kFeatures, service_window("orders", kStart + k * 10'000, 0.1 * k, 0.5 + 0.01 * k));
+  FeatureWindow pod_window = service_window("orders", kStart + 50'000, 0.9, 0.9);
+  pod_window.pod = "orders-abc";  // per-pod windows are not the service's series
+  feed(topics::kFeatures, pod_window);
+  FeatureWindow logs = service_window("orders", kStart + 60'000, 0.9, 0.9);
+  logs.source = FeatureSource::Logs;
+  feed(topics::kFeatures, logs);
+  feed(topics::kFeatures, service_window("orders", kStart + 40'000, 0.7, 0.7));  // redelivered: replaces
+
+  auto [status, body] = get("/api/v1/services/orders/metrics");
+  ASSERT_EQ(status, 200) << body.dump();
+  ASSERT_EQ(body["points"].size(), 5u) << body.dump();
+  EXPECT_EQ(body["points"][0]["ts"], kStart);
+  EXPECT_EQ(body["points"][4]["ts"], kStart + 40'000);
+  EXPECT_DOUBLE_EQ(body["points"][4]["cpu_utilization_mean"].get<double>(), 0.7);
+  EXPECT_DOUBLE_EQ(body["points"][2]["memory_utilization_max"].get<double>(), 0.52);
+  EXPECT_DOUBLE_EQ(body["points"][1]["latency_p95_s"].get<double>(), 0.05);
+  EXPECT_TRUE(body["points"][0]["memory_bytes_max"].is_null()) << "absent features are null";
+
+  auto [s2, ranged] = get("/api/v1/services/orders/metrics?from=" + std::to_string(kStart + 10'000) +
+                          "&to=" + std::to_string(kStart + 20'000));
+  ASSERT_EQ(s2, 200);
+  ASSERT_EQ(ranged["points"].size(), 2u);
+  EXPECT_EQ(ranged["points"][1]["ts"], kStart + 20'000);
+
+  auto [s3, missing] = get("/api/v1/services/nobody/metrics");
+  EXPECT_EQ(s3, 404);
+  EXPECT_NE(missing["error"]["message"].get<std::string>().find("nobody"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/services/orders/metrics?step=5").first, 400) << "unknown parameter";
+}
+
+TEST(SeriesStore, StaysBoundedInPointsAndServices) {
+  SeriesStore series(3, 2);
+  for (int k = 0; k < 10; ++k) {
+    FeatureWindow w = service_window("a", 1000 * (k + 1), 0.5, 0.5);
+    EXPECT_TRUE(series.add_window(w));
+  }
+  auto points = series.resources("a", 0, 1'000'000);
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points.front().ts, 8000);
+  EXPECT_TRUE(series.add_window(service_window("b", 1000, 0.5, 0.5)));
+  EXPECT_FALSE(series.add_window(service_window("c", 1000, 0.5, 0.5))) << "a third service is over the bound";
+  EXPECT_FALSE(series.knows("c"));
+  EXPECT_EQ(series.dropped_services(), 1u);
+}
+
+TEST_F(Api, AnomalyScoresAreTheHighestScorePerServiceAndStep) {
+  feed(topics::kAnomalies, anomaly("an-1", kStart + 1'000, "orders", 0.5));
+  feed(topics::kAnomalies, anomaly("an-2", kStart + 20'000, "orders", 0.9));
+  feed(topics::kAnomalies, anomaly("an-3", kStart + 70'000, "orders", 0.6));
+  feed(topics::kAnomalies, anomaly("an-4", kStart + 5'000, "payments", 0.7));
+  const std::string range = "from=" + std::to_string(kStart) + "&to=" + std::to_string(kStart + 120'000);
+  auto [status, body] = get("/api/v1/anomalies/scores?step=60000&" + range);
+  ASSERT_EQ(status, 200) << body.dump();
+  EXPECT_EQ(body["step"], 60000);
+  ASSERT_EQ(body["series"].size(), 2u);
+  EXPECT_EQ(body["series"][0]["service"], "orders");
+  ASSERT_EQ(body["series"][0]["points"].size(), 2u);
+  EXPECT_EQ(body["series"][0]["points"][0]["ts"], kStart);
+  EXPECT_DOUBLE_EQ(body["series"][0]["points"][0]["score"].get<double>(), 0.9);
+  EXPECT_EQ(body["series"][0]["points"][0]["signal"], "memory_used_ratio");
+  EXPECT_EQ(body["series"][0]["points"][1]["ts"], kStart + 60'000);
+  EXPECT_EQ(body["series"][1]["service"], "payments");
+
+  auto [s2, one] = get("/api/v1/anomalies/scores?service=payments&" + range);
+  ASSERT_EQ(s2, 200);
+  ASSERT_EQ(one["series"].size(), 1u);
+  EXPECT_EQ(one["series"][0]["service"], "payments");
+
+  // Default range: the hour before the newest point.
+  auto [s3, recent] = get("/api/v1/anomalies/scores");
+  ASSERT_EQ(s3, 200);
+  EXPECT_EQ(recent["to"], kStart + 70'000);
+  EXPECT_EQ(recent["from"], kStart + 70'000 - 3'600'000);
+
+  auto [s4, too_fine] = get("/api/v1/anomalies/scores?step=1000&from=0&to=" + std::to_string(kStart));
+  EXPECT_EQ(s4, 400);
+  EXPECT_NE(too_fine["error"]["message"].get<std::string>().find("'step'"), std::string::npos);
+}
+
+TEST_F(Api, AnomalyScoresStartWithWhatTheStoreRemembers) {
+  // A restarted API: the store already has anomalies the new process never saw on the bus.
+  api_->stop();
+  store_.put_anomaly(anomaly("old-1", kStart, "orders", 0.8));
+  api_ = std::make_unique<ApiService>(*config_);
+  api_->start(*ctx_);
+  auto [status, body] = get("/api/v1/anomalies/scores");
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(body["series"].size(), 1u) << body.dump();
+  EXPECT_DOUBLE_EQ(body["series"][0]["points"][0]["score"].get<double>(), 0.8);
+}
+
+TEST_F(Api, IncidentListIsCachedUntilAnIncidentChangesWithETags) {
+  feed(topics::kIncidents, incident("inc-1", 1, kStart, "orders"));
+  auto c = client();
+  auto first = c->Get("/api/v1/incidents");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200);
+  const std::string etag = first->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(json::parse(first->body)["total"], 1);
+
+  auto same = c->Get("/api/v1/incidents", {{"If-None-Match", etag}});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 304);
+  EXPECT_TRUE(same->body.empty());
+  auto weak = c->Get("/api/v1/incidents", {{"If-None-Match", "\"other\", W/" + etag}});
+  ASSERT_TRUE(weak);
+  EXPECT_EQ(weak->status, 304);
+  auto other_query = c->Get("/api/v1/incidents?limit=5", {{"If-None-Match", etag}});
+  ASSERT_TRUE(other_query);
+  EXPECT_EQ(other_query->status, 200) << "another query has another tag";
+
+  // A new revision from the bus, and an operator resolution, each change the answer at once.
+  Incident next = incident("inc-1", 2, kStart, "orders", IncidentType::MemoryLeak, IncidentStatus::Mitigating);
+  feed(topics::kIncidents, next);
+  auto changed = c->Get("/api/v1/incidents", {{"If-None-Match", etag}});
+  ASSERT_TRUE(changed);
+  ASSERT_EQ(changed->status, 200);
+  EXPECT_NE(changed->get_header_value("ETag"), etag);
+  EXPECT_EQ(json::parse(changed->body)["items"][0]["status"], "mitigating");
+  ASSERT_EQ(post("/api/v1/incidents/inc-1/resolve").first, 200);
+  EXPECT_EQ(json::parse(c->Get("/api/v1/incidents")->body)["items"][0]["status"], "resolved");
+  feed(topics::kIncidents, incident("inc-2", 1, kStart + 1, "payments"));
+  EXPECT_EQ(json::parse(c->Get("/api/v1/incidents")->body)["total"], 2);
+}
+
+TEST(ResponseCache, AnAnswerComputedBeforeAChangeIsNeverServedAfterIt) {
+  ResponseCache cache(2, "e");
+  const auto g0 = cache.generation();
+  cache.invalidate();  // a write lands while a reader was computing from generation g0
+  cache.put("q", g0, "stale");
+  EXPECT_EQ(cache.find("q"), nullptr);
+  cache.put("q", cache.generation(), "fresh");
+  ASSERT_NE(cache.find("q"), nullptr);
+  EXPECT_EQ(cache.find("q")->body, "fresh");
+  cache.put("q", g0, "late stale");  // an older answer does not replace a newer one
+  EXPECT_EQ(cache.find("q")->body, "fresh");
+  cache.put("r", cache.generation(), "x");
+  cache.put("s", cache.generation(), "y");  // over capacity: cleared, then kept
+  EXPECT_LE(cache.size(), 2u);
+  EXPECT_NE(cache.etag_for("q", 1), cache.etag_for("q", 2));
+  EXPECT_NE(cache.etag_for("q", 1), cache.etag_for("r", 1));
+}
+
+TEST_F(Api, OneKeepAliveConnectionServesManyRequests) {
+  // httplib's default closes a connection after 5 requests; the dashboard and the load target
+  // rely on reuse.
+  httplib::Client c("127.0.0.1", api_->port());
+  c.set_keep_alive(true);
+  int sockets_seen = 0;
+  c.set_socket_options([&](socket_t) { ++sockets_seen; });
+  for (int k = 0; k < 50; ++k) {
+    auto res = c.Get("/api/v1/incidents");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200);
+  }
+  EXPECT_EQ(sockets_seen, 1);
+}
+
+TEST_F(Api, HealthzAnswersWithoutAToken) {
+  auto [status, body] = get("/healthz");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body["status"], "ok");
+}
+
 class ApiWithoutToken : public ApiFixture {
   void configure(Config& c) override { c.set("api.token", "", "test"); }
 };
@@ -345,11 +540,45 @@ class ApiWithProtectedReads : public ApiFixture {
   void configure(Config& c) override { c.set("api.read_requires_token", "true", "test"); }
 };
 
-TEST_F(ApiWithProtectedReads, ReadsNeedTheTokenToo) {
-  EXPECT_EQ(get("/api/v1/incidents").first, 401);
-  EXPECT_EQ(get("/api/v1/incidents", auth("nope")).first, 401);
-  EXPECT_EQ(get("/api/v1/incidents", auth()).first, 200);
+// Every GET of the OpenAPI document, with its path parameters filled with things that exist.
+std::vector<std::string> every_read_url() {
+  std::vector<std::string> urls;
+  json doc = json::parse(openapi_document());
+  for (const auto& [path, ops] : doc["paths"].items()) {
+    if (!ops.contains("get") || path == "/events" || path == "/openapi.json" || path == "/healthz") continue;
+    std::string url = "/api/v1" + path;
+    if (auto p = url.find("{id}"); p != std::string::npos) url.replace(p, 4, path.rfind("/actions", 0) == 0 ? "act-1" : "inc-1");
+    if (auto p = url.find("{name}"); p != std::string::npos) url.replace(p, 6, "orders");
+    urls.push_back(url);
+  }
+  return urls;
+}
+
+void feed_one_of_each(ApiFixture& f) {
+  f.feed(topics::kIncidents, ApiFixture::incident("inc-1", 1, kStart, "orders"));
+  f.feed(topics::kActions, ApiFixture::action("act-1", kStart, "inc-1", "orders"));
+}
+
+TEST_F(Api, EveryReadRouteIsOpenByDefault) {
+  feed_one_of_each(*this);
+  const auto urls = every_read_url();
+  EXPECT_GE(urls.size(), 9u);
+  for (const std::string& url : urls) EXPECT_EQ(get(url).first, 200) << url;
+}
+
+TEST_F(ApiWithProtectedReads, EveryReadRouteNeedsTheToken) {
+  feed_one_of_each(*this);
+  for (const std::string& url : every_read_url()) {
+    auto [status, body] = get(url);
+    EXPECT_EQ(status, 401) << url;
+    EXPECT_EQ(body["error"]["code"], "unauthorized") << url;
+    EXPECT_EQ(get(url, auth("nope")).first, 401) << url;
+    EXPECT_EQ(get(url, auth()).first, 200) << url;
+  }
+  // The event stream too (answered before any streaming starts).
+  EXPECT_EQ(get("/api/v1/events").first, 401);
   EXPECT_EQ(get("/api/v1/openapi.json").first, 200) << "the API description stays readable";
+  EXPECT_EQ(get("/healthz").first, 200) << "so does the liveness probe";
 }
 
 TEST(ApiStart, RefusesABadListenAddressNamingTheKey) {

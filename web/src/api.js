@@ -1,13 +1,17 @@
 // Talks to the selfheal REST API (/api/v1) and its live event stream.
 
 const BASE = '/api/v1';
+const TOKEN_KEY = 'selfheal.token';
 
+// The bearer token lives in sessionStorage: it is forgotten when the tab closes and is never
+// shared with other tabs or written to disk by the browser's persistent storage.
 export function token() {
-  return localStorage.getItem('selfheal.token') || '';
+  return sessionStorage.getItem(TOKEN_KEY) || '';
 }
 
 export function setToken(t) {
-  localStorage.setItem('selfheal.token', t);
+  if (t) sessionStorage.setItem(TOKEN_KEY, t);
+  else sessionStorage.removeItem(TOKEN_KEY);
 }
 
 export async function get(path) {
@@ -32,16 +36,20 @@ function authHeaders() {
 }
 
 async function apiError(res) {
+  let message = `HTTP ${res.status}`;
   try {
     const body = await res.json();
-    return new Error(body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`);
+    if (body.error) message = `${body.error.code}: ${body.error.message}`;
   } catch {
-    return new Error(`HTTP ${res.status}`);
+    // not JSON: keep the status
   }
+  const e = new Error(message);
+  e.status = res.status;
+  return e;
 }
 
 // Calls onEvent(type, data) for every live event; onState(true|false) when the stream connects or
-// drops (EventSource reconnects by itself).
+// drops (EventSource reconnects by itself, resuming with Last-Event-ID).
 export function subscribe(onEvent, onState) {
   const es = new EventSource(BASE + '/events');
   es.onopen = () => onState(true);
