@@ -1,5 +1,7 @@
 #include "api/api_service.hpp"
 
+#include <sys/socket.h>
+
 #include <filesystem>
 
 #include <httplib.h>
@@ -851,11 +853,22 @@ void ApiService::start(ServiceContext& ctx) {
     log::info("api", "no dashboard: {} has no index.html (build it with `npm run build` in web/)", web_root);
   }
 
+  // The listening socket, to raise its backlog after the bind (below).
+  auto listen_fd = std::make_shared<std::atomic<int>>(-1);
+  server_->set_socket_options([listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    int none = -1;
+    listen_fd->compare_exchange_strong(none, static_cast<int>(sock));
+  });
   if (port_ == 0) {
     port_ = server_->bind_to_any_port(host_);
   } else if (!server_->bind_to_port(host_, port_)) {
     port_ = -1;
   }
+  // httplib listens with a backlog of 5: when more clients connect at once than it accepts (a
+  // dashboard opening its connections, a load test), the kernel drops their SYNs and each retries
+  // after a full second. Calling listen() again on the bound socket raises the backlog.
+  if (port_ > 0 && listen_fd->load() >= 0) ::listen(listen_fd->load(), SOMAXCONN);
   if (port_ < 0)
     throw std::runtime_error("api cannot listen on " + settings_.listen +
                              ": the port is in use or the address is not local; choose another with "
