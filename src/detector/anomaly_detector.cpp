@@ -106,6 +106,7 @@ std::string AnomalyDetectorService::model_version() const {
 void AnomalyDetectorService::start(ServiceContext& ctx) {
   bind(ctx);
   auto& m = ctx.metrics;
+  metrics_ = &m;
   windows_scored_ = &m.counter("selfheal_detector_windows_scored_total", "Feature windows scored by the anomaly detector");
   windows_alerting_ = &m.counter("selfheal_detector_windows_alerting_total",
                                  "Feature windows with at least one feature at or above the alert threshold");
@@ -191,6 +192,32 @@ struct Scored {
 };
 }  // namespace
 
+void AnomalyDetectorService::export_score(const std::string& service, std::string_view signal, TimeMs end,
+                                          double score) {
+  if (!metrics_) return;
+  auto key = std::make_pair(service, std::string(signal));
+  auto it = score_gauges_.find(key);
+  if (it == score_gauges_.end()) {
+    ScoreGauge g;
+    g.gauge = &metrics_->gauge("selfheal_anomaly_score",
+                               "Latest anomaly score (0..1) of a service's signal: the highest over its pods for the "
+                               "newest window",
+                               {{"service", service}, {"signal", std::string(signal)}});
+    it = score_gauges_.emplace(std::move(key), g).first;
+  }
+  ScoreGauge& g = it->second;
+  score = std::clamp(score, 0.0, 1.0);
+  if (end > g.end) {
+    g.end = end;
+    g.score = score;
+  } else if (end == g.end) {
+    g.score = std::max(g.score, score);
+  } else {
+    return;  // a late window does not overwrite a newer score
+  }
+  g.gauge->set(g.score);
+}
+
 void AnomalyDetectorService::score_window(const FeatureWindow& w) {
   // Emit outside the lock: publishing may wait on backpressure, and the admin thread must not wait
   // behind it for a model reload.
@@ -229,6 +256,7 @@ std::vector<Anomaly> AnomalyDetectorService::score_locked(const FeatureWindow& w
       s.score = std::max(s.score, 1.0 - 0.2 * tte / params_.tte_horizon_s);  // horizon: 0.8, half of it: 0.9
     }
     scored.push_back(Scored{feature, value, s});
+    export_score(w.service, feature, w.end, s.score);
   }
   std::vector<const Scored*> ranked;
   for (const auto& s : scored)

@@ -24,6 +24,7 @@ class Config;
 class ConfigSchema;
 class Counter;
 class Gauge;
+class MetricsRegistry;
 
 namespace detector {
 
@@ -71,6 +72,7 @@ class AnomalyDetectorService final : public EventService {
   std::vector<Anomaly> score_locked(const FeatureWindow& w);
   void evict_idle(TimeMs now);
   std::string apply_catalog_locked();  // error text, empty when the active model is fine
+  void export_score(const std::string& service, std::string_view signal, TimeMs end, double score);
 
   DetectorSettings settings_;
   mutable std::mutex mu_;  // guards catalog_ and params_
@@ -86,6 +88,15 @@ class AnomalyDetectorService final : public EventService {
   Counter* reload_ok_ = nullptr;
   Counter* reload_failed_ = nullptr;
   Counter* windows_rejected_ = nullptr;
+  // selfheal_anomaly_score{service,signal}: the latest score, the highest over the service's pods and
+  // its service-level window for the newest window end (bounded: services x scored features).
+  struct ScoreGauge {
+    Gauge* gauge = nullptr;
+    TimeMs end = 0;
+    double score = 0;
+  };
+  MetricsRegistry* metrics_ = nullptr;
+  std::map<std::pair<std::string, std::string>, ScoreGauge> score_gauges_;
 };
 
 }  // namespace detector

@@ -42,6 +42,12 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   p.extreme_decay = num(j, "extreme_decay", p.extreme_decay, 0, 0.5);
   p.record_age = static_cast<int>(num(j, "record_age", p.record_age, 0, 1e6));
   p.shape_stride = static_cast<int>(num(j, "shape_stride", p.shape_stride, 1, 1e6));
+  p.w_ctx = num(j, "w_ctx", p.w_ctx, 0, 10);
+  p.ctx_bins = static_cast<int>(num(j, "ctx_bins", p.ctx_bins, 2, 64));
+  p.ctx_order = static_cast<int>(num(j, "ctx_order", p.ctx_order, 1, 8));
+  p.ctx_learn = static_cast<int>(num(j, "ctx_learn", p.ctx_learn, 2, 1e6));
+  p.ctx_quiet = static_cast<int>(num(j, "ctx_quiet", p.ctx_quiet, 0, 1e6));
+  p.ctx_margin = num(j, "ctx_margin", p.ctx_margin, 0, 10);
   return p;
 }
 
@@ -50,7 +56,9 @@ nlohmann::json NabParams::to_json() const {
           {"long_window", long_window}, {"record_decay", record_decay}, {"warmup", warmup},
           {"suppress", suppress}, {"suppress_level", suppress_level}, {"w_value", w_value}, {"w_jump", w_jump},
           {"w_level", w_level}, {"w_shape", w_shape},
-          {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}, {"value_margin", value_margin}};
+          {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}, {"value_margin", value_margin},
+          {"w_ctx", w_ctx}, {"ctx_bins", ctx_bins}, {"ctx_order", ctx_order}, {"ctx_learn", ctx_learn},
+          {"ctx_quiet", ctx_quiet}, {"ctx_margin", ctx_margin}};
 }
 
 double NabDetector::score(double x) {
@@ -108,7 +116,46 @@ double NabDetector::score(double x) {
       }
     }
   }
-  double best = 0;
+  // Context novelty (after CAD OSE): has this sequence of quantized values ever been seen? The grid
+  // follows the running range during the first ctx_learn points and is then fixed, so learned
+  // sequences keep their meaning; values outside it fall in one bin below and one above.
+  double ctx_score = 0;
+  if (p.w_ctx > 0) {
+    if (n_ < static_cast<std::uint64_t>(p.ctx_learn)) {
+      const double lo = std::min(min_, x), hi = std::max(max_, x), pad = p.ctx_margin * (hi - lo);
+      grid_lo_ = lo - pad;
+      grid_hi_ = hi + pad;
+    }
+    int bin;
+    const int B = p.ctx_bins;
+    if (grid_hi_ <= grid_lo_) bin = x > grid_hi_ ? B + 1 : (x < grid_lo_ ? 0 : 1);
+    else if (x < grid_lo_) bin = 0;
+    else if (x > grid_hi_) bin = B + 1;
+    else bin = 1 + std::min(B - 1, static_cast<int>(B * (x - grid_lo_) / (grid_hi_ - grid_lo_)));
+    for (int k = static_cast<int>(ctx_hist_.size()) - 1; k > 0; --k) ctx_hist_[k] = ctx_hist_[k - 1];
+    ctx_hist_[0] = static_cast<std::uint8_t>(bin);
+    // Every order 1..ctx_order: the n-gram of the latest bins, hashed into one bitset.
+    int novel = 0, orders = 0;
+    std::uint64_t h = 1469598103934665603ull;
+    for (int k = 0; k < p.ctx_order && static_cast<std::uint64_t>(k) <= n_; ++k) {
+      h = (h ^ ctx_hist_[k]) * 1099511628211ull;
+      const std::uint32_t bit = static_cast<std::uint32_t>((h ^ (h >> 29)) % kCtxBits);
+      if (!(ctx_seen_[bit / 64] >> (bit % 64) & 1u)) ++novel;
+      ctx_seen_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+      ++orders;
+    }
+    // Score: the share of orders that are novel, scaled by how long no novelty was seen (a novelty
+    // after a long familiar stretch is a surprise; one in a burst of them is not news).
+    if (novel > 0) {
+      if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
+        ctx_score = p.w_ctx * static_cast<double>(novel) / orders *
+                    std::min(1.0, static_cast<double>(since_novel_) / std::max(1, p.ctx_quiet));
+      since_novel_ = 0;
+    } else if (since_novel_ < 0xffffffffu) {
+      ++since_novel_;
+    }
+  }
+  double best = std::min(1.0, ctx_score);
   const double w[kChannels] = {p.w_value, p.w_value, p.w_jump, p.w_level, p.w_shape};
   if (n_ >= static_cast<std::uint64_t>(p.warmup)) {
     for (int c = 0; c < kChannels; ++c) {

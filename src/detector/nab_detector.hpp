@@ -23,12 +23,20 @@ struct NabParams {
   int warmup = 64;               // points before records may fire
   int suppress = 30;             // points muted after a score at/above suppress_level
   double suppress_level = 0.5;
-  double w_value = 1.0, w_jump = 0.0, w_level = 0.0, w_shape = 0.9;
+  double w_value = 1.0, w_jump = 0.0, w_level = 0.0, w_shape = 0.0;
   int shape_len = 8;             // points in a sub-sequence compared with past sub-sequences
   int shape_stride = 32;         // keep every n-th sub-sequence in the reservoir
   double extreme_decay = 0;      // per point, the running min/max relax toward the recent level
   double value_margin = 0.004;   // a new extreme smaller than this fraction of the range scores in a low tier
   int record_age = 2000;         // a secondary channel counts fully only when its record stood this long
+  // Context novelty (after CAD OSE): the value quantized on a grid fixed after ctx_learn points; a
+  // sequence of 1..ctx_order bins never seen before is novel. Weight 0 disables the channel.
+  double w_ctx = 1.2;
+  int ctx_bins = 7;
+  int ctx_order = 2;
+  int ctx_learn = 900;           // points that only learn (a fixed count, not a share of the series)
+  int ctx_quiet = 500;           // a novelty scores fully only after this many points without one
+  double ctx_margin = 0.0;       // grid widened by this fraction of the learned range on each side
 
   static NabParams from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
   nlohmann::json to_json() const;
@@ -57,6 +65,12 @@ class NabDetector {
   int shapes_used_ = 0;
   std::uint64_t lcg_ = 0x9E3779B97F4A7C15ull;
   int mute_ = 0;
+  // Context novelty state.
+  static constexpr int kCtxBits = 4096;
+  std::array<std::uint64_t, kCtxBits / 64> ctx_seen_{};
+  std::array<std::uint8_t, 8> ctx_hist_{};  // last bins, newest first
+  double grid_lo_ = 0, grid_hi_ = 0;
+  std::uint32_t since_novel_ = 0;
 };
 
 }  // namespace selfheal::detector

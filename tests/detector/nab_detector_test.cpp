@@ -3,6 +3,8 @@
 #include <cmath>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "detector/nab_detector.hpp"
 
 using namespace selfheal::detector;
@@ -52,5 +54,52 @@ TEST(NabDetector, MissingValuesScoreZeroAndDoNotPoisonState) {
     double x = std::sin(i * 0.05);
     EXPECT_EQ(with_nan.score(std::nan("")), 0.0);
     EXPECT_EQ(with_nan.score(x), without.score(x));
+  }
+}
+
+// A daily-like cycle (period 48) that suddenly falls from its peak to its trough: every value stays
+// inside the range seen before, so only the context channel can see that this transition never
+// happened; it must score it above the shipped NAB threshold (0.511; a novel transition between
+// familiar values scores w_ctx/2 = 0.6), while the same fall during the learning period scores nothing.
+TEST(NabDetector, ContextNoveltyScoresAnUnseenTransitionInsideTheRange) {
+  NabParams p;
+  auto cycle = [](int i) { return 50.0 + 40.0 * std::sin(2 * M_PI * i / 48.0); };
+  NabDetector d(p);
+  double quiet_max = 0;
+  int i = 0;
+  for (; i < p.ctx_learn + 2000; ++i) {
+    double s = d.score(cycle(i));
+    if (i >= p.ctx_learn) quiet_max = std::max(quiet_max, s);
+  }
+  EXPECT_LT(quiet_max, 0.5) << "a familiar cycle must stay quiet after learning";
+  while (cycle(i) < 89.0) d.score(cycle(i++));  // on to the peak
+  const double fall = d.score(cycle(i) - 79.0);  // the trough right after the peak
+  EXPECT_GE(fall, 0.55);
+  EXPECT_GT(fall, quiet_max + 0.3);
+
+  NabDetector early(p);
+  double early_max = 0;
+  int j = 0;
+  for (; j < 200; ++j) early.score(cycle(j));
+  while (cycle(j) < 89.0) early.score(cycle(j++));
+  early_max = early.score(cycle(j) - 79.0);
+  EXPECT_LT(early_max, 0.5) << "the learning period (ctx_learn points) must not alert on novelty";
+}
+
+TEST(NabDetector, ParamsRoundTripAndRefuseBadContextSettings) {
+  NabParams p;
+  p.version = "t";
+  NabParams back = NabParams::from_json(p.to_json());
+  EXPECT_EQ(back.ctx_bins, p.ctx_bins);
+  EXPECT_EQ(back.ctx_order, p.ctx_order);
+  EXPECT_EQ(back.ctx_learn, p.ctx_learn);
+  EXPECT_DOUBLE_EQ(back.w_ctx, p.w_ctx);
+  auto j = p.to_json();
+  j["ctx_order"] = 9;
+  try {
+    NabParams::from_json(j);
+    FAIL() << "ctx_order 9 must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.ctx_order"), std::string::npos) << e.what();
   }
 }
