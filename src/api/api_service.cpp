@@ -355,13 +355,9 @@ class ApiService::Routes {
     // answer depends on nothing but them and the stored incidents.
     std::string key;
     for (const auto& [k, v] : req.params) key += k + '=' + v + '&';
-    ResponseCache& cache = *api_.list_cache_;
-    auto entry = cache.find(key);
-    if (!entry) {
-      const std::uint64_t generation = cache.generation();  // before reading the store: see ResponseCache
-      entry = cache.put(key, generation,
-                        page(store().list_incidents(iq), store().count_incidents(iq), iq.limit, iq.offset).dump());
-    }
+    auto entry = api_.list_cache_->get_or_compute(key, [&] {
+      return page(store().list_incidents(iq), store().count_incidents(iq), iq.limit, iq.offset).dump();
+    });
     res.set_header("ETag", entry->etag);
     res.set_header("Cache-Control", "no-cache");
     if (req.has_header("If-None-Match") && etag_matches(req.get_header_value("If-None-Match"), entry->etag)) {

@@ -8,6 +8,10 @@
 // answer under that generation; a writer stores first and bumps after. An answer computed while a
 // write was landing is therefore filed under the old generation and never served after the bump.
 //
+// Single flight: when many readers miss the same key at once (every client right after an
+// incident changed), one computes and the others wait for its answer instead of all running the
+// same store query at the same time.
+//
 // Bounded: at most `capacity` entries; when full, the whole cache is cleared (keys are query
 // strings, so a client walking through many pages cannot grow memory).
 //
@@ -15,10 +19,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace selfheal {
@@ -43,8 +50,14 @@ class ResponseCache {
   // Files an answer computed from data read at `generation`; returns it with its ETag.
   std::shared_ptr<const Entry> put(const std::string& key, std::uint64_t generation, std::string body);
 
+  // The current entry for `key`, computing it with `compute` (a JSON body) when there is none; while
+  // one caller computes a key, the others asking for it wait. An exception from `compute` reaches
+  // its caller and lets a waiting one try.
+  std::shared_ptr<const Entry> get_or_compute(const std::string& key, const std::function<std::string()>& compute);
+
   std::string etag_for(const std::string& key, std::uint64_t generation) const;
   std::size_t size() const;
+  std::size_t waiting() const;  // callers waiting for another one's computation (for tests)
 
  private:
   std::size_t capacity_;
@@ -52,6 +65,9 @@ class ResponseCache {
   std::atomic<std::uint64_t> generation_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Entry>> entries_;
+  std::set<std::string> computing_;
+  std::condition_variable computed_;
+  std::size_t waiting_ = 0;
 };
 
 }  // namespace selfheal

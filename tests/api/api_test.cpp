@@ -503,6 +503,33 @@ TEST(ResponseCache, AnAnswerComputedBeforeAChangeIsNeverServedAfterIt) {
   EXPECT_NE(cache.etag_for("q", 1), cache.etag_for("r", 1));
 }
 
+TEST(ResponseCache, ConcurrentMissesOfOneKeyComputeItOnce) {
+  ResponseCache cache(8, "e");
+  constexpr int kReaders = 6;
+  std::atomic<int> computations{0};
+  std::vector<std::string> bodies(kReaders);
+  std::vector<std::thread> readers;
+  for (int k = 0; k < kReaders; ++k)
+    readers.emplace_back([&, k] {
+      bodies[k] = cache.get_or_compute("q", [&] {
+                           ++computations;
+                           // Hold the computation until every other reader waits for it.
+                           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                           while (cache.waiting() < kReaders - 1 && std::chrono::steady_clock::now() < deadline)
+                             std::this_thread::yield();
+                           return std::string("page");
+                         })->body;
+    });
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(computations.load(), 1);
+  for (const auto& b : bodies) EXPECT_EQ(b, "page");
+  // A failed computation lets the next caller try.
+  cache.invalidate();
+  EXPECT_THROW(cache.get_or_compute("q", []() -> std::string { throw std::runtime_error("store down"); }),
+               std::runtime_error);
+  EXPECT_EQ(cache.get_or_compute("q", [] { return std::string("again"); })->body, "again");
+}
+
 TEST_F(Api, OneKeepAliveConnectionServesManyRequests) {
   // httplib's default closes a connection after 5 requests; the dashboard and the load target
   // rely on reuse.

@@ -1,8 +1,10 @@
 // End-to-end test of the dashboard in headless Chromium (playwright-core, Debian's /usr/bin/chromium):
 //
 //   1. start `selfheal all --speed 60` with the remediator in approval mode (every action waits as
-//      pending), the API on a free port with a token, all files in a temp dir;
-//   2. open the dashboard, enter the token, wait for an incident to appear in the timeline;
+//      pending), the API on a free port with a token that protects reads too
+//      (api.read_requires_token), all files in a temp dir;
+//   2. open the dashboard: without the token it shows nothing; enter the token (kept in
+//      sessionStorage), the lists and the live stream come up; wait for an incident to appear;
 //   3. open it: its evidence (metrics that moved, models/rules that fired) is shown;
 //   4. approve its pending action in the page; see the status change in the page and through
 //      GET /api/v1/actions/{id};
@@ -112,6 +114,7 @@ try {
     '--set', `cluster_sim.truth_out=${dir}/truth.jsonl`,
     '--set', `remediator.kubeconfig=${dir}/kubeconfig`,
     '--set', `remediator.kill_switch_file=${dir}/remediator.kill`,
+    '--set', 'api.read_requires_token=true',
     '--set', 'remediator.approval.required=true',
     '--set', 'remediator.approval.timeout=2h',
     '--set', 'store.backend=sqlite',
@@ -150,8 +153,11 @@ try {
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
   await page.goto(base + '/', { timeout: 15_000 });
+  await page.waitForSelector('#notice:not([hidden])', { timeout: 15_000 });
+  const refused = await page.textContent('#notice');
+  if (!/unauthorized/.test(refused)) fail(`without a token the page should say the API refused it, says: ${refused}`);
   await page.fill('#token', TOKEN);
-  await page.locator('#token').dispatchEvent('change');
+  await Promise.all([page.waitForNavigation({ timeout: 15_000 }), page.locator('#token').dispatchEvent('change')]);
   const stored = await page.evaluate(() => sessionStorage.getItem('selfheal.token'));
   if (stored !== TOKEN) fail('the token typed into the page is not kept in sessionStorage');
   await page.waitForSelector('#live.on', { timeout: 15_000 });
@@ -171,16 +177,20 @@ try {
   await page.waitForSelector(`[data-incident="${incidentId}"] #evidence`, { timeout: 15_000 });
   const metricRows = await page.locator('#evidence .evidence-metrics tbody tr').count();
   const fired = await page.locator('#evidence .evidence-fired li').count();
+  const logRows = await page.locator('#evidence .evidence-logs tbody tr').count();
+  const example = logRows ? (await page.textContent('#evidence .evidence-logs tbody tr td:nth-child(3)')).trim() : '';
   const title = await page.textContent('#incident-title');
-  step(`incident page "${title}": ${metricRows} metric(s) that moved, ${fired} model/rule(s) fired`);
+  step(`incident page "${title}": ${metricRows} metric(s) that moved, ${logRows} log template(s), ${fired} model/rule(s) fired`);
   if (metricRows < 1) fail('the incident page shows no metric evidence');
+  if (logRows < 1 || example.length < 10) fail(`the incident page shows no log template with an example line (${logRows} rows, example "${example}")`);
   if (fired < 1) fail('the incident page names no model or rule that fired');
   if ((await page.locator('#incident-timeline li').count()) < 1) fail('the incident page shows no timeline');
 
   // 4. Approve its pending action in the page.
   const button = await page.waitForSelector('#actions tr.pending button.approve', { timeout: 30_000 });
   const actionId = await button.getAttribute('data-id');
-  const before = await (await fetch(`${base}/api/v1/actions/${encodeURIComponent(actionId)}`)).json();
+  const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+  const before = await (await fetch(`${base}/api/v1/actions/${encodeURIComponent(actionId)}`, auth)).json();
   if (before.action.status !== 'pending') fail(`action ${actionId} is ${before.action.status} before approval`);
   step(`approving pending action ${actionId} (${before.action.kind} ${before.action.target})`);
   await page.click(`#actions button.approve[data-id="${actionId}"]`);
@@ -190,7 +200,7 @@ try {
   });
   step(`the page shows ${actionId} as ${shown}`);
   const viaApi = await until(`GET /api/v1/actions?incident=${incidentId} to show ${actionId} decided`, 10_000, async () => {
-    const res = await fetch(`${base}/api/v1/actions?incident=${encodeURIComponent(incidentId)}`);
+    const res = await fetch(`${base}/api/v1/actions?incident=${encodeURIComponent(incidentId)}`, auth);
     const body = await res.json();
     const a = body.items.find((x) => x.id === actionId);
     return a && a.status !== 'pending' ? a.status : null;

@@ -392,11 +392,19 @@ function setLive(on) {
 async function start() {
   const tokenInput = document.getElementById('token');
   tokenInput.value = api.token();
-  tokenInput.onchange = () => api.setToken(tokenInput.value.trim());
+  // A new token: start over with it (the lists, and the event stream when reads are protected).
+  tokenInput.onchange = () => {
+    api.setToken(tokenInput.value.trim());
+    location.reload();
+  };
   try {
     await loadAll();
   } catch (e) {
-    document.getElementById('app').innerHTML = `<p class="error">Cannot reach the API: ${esc(e.message)}</p>`;
+    const notice = document.getElementById('notice');
+    notice.textContent = e.status === 401
+      ? `The API refused to answer (${e.message}): enter its token top right.`
+      : `Cannot reach the API: ${e.message}`;
+    notice.hidden = false;
   }
   window.addEventListener('hashchange', route);
   route();
