@@ -163,12 +163,19 @@ try {
   await page.waitForSelector('#live.on', { timeout: 15_000 });
   step('dashboard open, event stream live');
 
-  const row = await page.waitForSelector('#timeline a.row', { timeout: 40_000 });
+  const row = await page.waitForSelector('#timeline a.row', { timeout: 60_000 });
   const incidentId = await row.getAttribute('data-id');
   step(`incident ${incidentId} appeared in the timeline`);
   // The charts of the overview have data by now (the windows started before the incident).
   await page.waitForSelector('#chart-cpu .uplot', { timeout: 15_000 });
   await page.waitForSelector('#scores .uplot', { timeout: 15_000 });
+  // ... and keep moving without a reload (periodic refresh of the windows).
+  const windowsBefore = await page.textContent('#resources-note');
+  await until('the resource charts to update live', 15_000, async () => {
+    const now = await page.textContent('#resources-note');
+    return now !== windowsBefore && /windows, last at/.test(now) ? now : null;
+  });
+  step(`resource charts updated live: "${windowsBefore}" -> "${await page.textContent('#resources-note')}"`);
   await screenshot('e2e-dashboard-overview.png');
 
   // 3. Its page and evidence.
