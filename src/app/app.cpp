@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "runtime/executor.hpp"
+#include "runtime/input_time_clock.hpp"
 #include "store/store.hpp"
 #include "store/store_factory.hpp"
 
@@ -27,6 +28,10 @@ void declare_core_config(ConfigSchema& s) {
   s.add("clock.anchor", ConfigType::String, "",
         "Sim mode in separate processes: the wall time (ISO 8601) at which simulated time was clock.start; "
         "give every process the same value so they agree. Empty: when this process started");
+  s.add("clock.follow_inputs", ConfigType::Bool, "true",
+        "Sim mode in separate processes (bus.kind=kafka): a service that consumes other services' output runs "
+        "on the event time of its inputs (never ahead of the shared clock), so consumer lag cannot close its "
+        "windows or fire its timers early");
   s.add("clock.tick", ConfigType::Duration, "1s", "Executor tick: how often services' timers run");
   s.add("run.id", ConfigType::String, "",
         "Tag in every event id of this run; empty: derived from the seed (sim) or the start time (system)");
@@ -121,14 +126,23 @@ void App::start() {
   ctx_ = std::make_unique<ServiceContext>(
       ServiceContext{*bus_, *clock_, config_, *metrics_, store_.get(), admin_.get(), run_id_});
 
+  const bool follow_inputs = !deterministic && clock_mode == "sim" && config_.boolean("clock.follow_inputs");
   for (const ServiceInfo* info : service_registry().ordered(names_)) {
     services_.push_back(info->create(config_));
     Service* s = services_.back().get();
     admin_->add_readiness_probe(std::string(s->name()), [s] { return s->ready(); });
+    Clock* clock = clock_.get();
+    if (follow_inputs && !info->deps.empty()) {  // sources (cluster-sim) keep the shared clock
+      input_clocks_.push_back(std::make_unique<InputTimeClock>(*clock_, start_ms));
+      clock = input_clocks_.back().get();
+    }
+    service_ctx_.push_back(std::make_unique<ServiceContext>(ServiceContext{
+        *bus_, *clock, config_, *metrics_, store_.get(), admin_.get(), run_id_}));
   }
-  for (auto& s : services_) {
+  for (std::size_t i = 0; i < services_.size(); ++i) {
+    auto& s = services_[i];
     try {
-      s->start(*ctx_);
+      s->start(*service_ctx_[i]);
     } catch (const std::exception& e) {
       throw std::runtime_error(std::string(s->name()) + " failed to start: " + e.what());
     }
@@ -165,11 +179,15 @@ int App::run(const std::atomic<bool>& stop, bool once) {
     return 0;
   }
   std::vector<Service*> ptrs;
-  for (auto& s : services_) ptrs.push_back(s.get());
+  std::vector<Clock*> clocks;
+  for (std::size_t i = 0; i < services_.size(); ++i) {
+    ptrs.push_back(services_[i].get());
+    clocks.push_back(&service_ctx_[i]->clock);
+  }
   const double speed = config_.str("clock.mode") == "sim" && config_.number("clock.speed") > 0
                             ? config_.number("clock.speed")
                             : 1.0;
-  ThreadedExecutor(std::move(ptrs), *clock_, config_.duration_ms("clock.tick"), speed).run(stop);
+  ThreadedExecutor(std::move(ptrs), std::move(clocks), config_.duration_ms("clock.tick"), speed).run(stop);
   return 0;
 }
 
@@ -187,6 +205,8 @@ void App::stop() {
   if (admin_) admin_->stop();
   if (bus_) bus_->close();
   services_.clear();
+  service_ctx_.clear();
+  input_clocks_.clear();
 }
 
 DeterministicExecutor& App::executor() {

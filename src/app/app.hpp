@@ -21,6 +21,7 @@ class MetricsRegistry;
 class Store;
 class AdminServer;
 class DeterministicExecutor;
+class InputTimeClock;
 
 // Every service of the product, registered in dependency order (wiring.cpp).
 const ServiceRegistry& service_registry();
@@ -69,6 +70,10 @@ class App {
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<Service>> services_;
   std::unique_ptr<ServiceContext> ctx_;
+  // One context per service (services_[i]): in separate processes a consumer runs on its own
+  // InputTimeClock, so each needs its own clock.
+  std::vector<std::unique_ptr<InputTimeClock>> input_clocks_;
+  std::vector<std::unique_ptr<ServiceContext>> service_ctx_;
   std::unique_ptr<DeterministicExecutor> executor_;
   std::string run_id_;
   bool started_ = false;

@@ -1,11 +1,16 @@
 #include "runtime/event_service.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "bus/in_process_bus.hpp"
+#include "runtime/input_time_clock.hpp"
 
 namespace selfheal {
 
@@ -55,6 +60,41 @@ std::string validate_event(const Event& event) {
       event);
 }
 
+namespace {
+
+// What makes a delivery a duplicate of an earlier one: the id, plus what changes between
+// snapshots that share an id.
+std::string delivery_identity(const Event& e) {
+  if (const auto* i = std::get_if<Incident>(&e)) return i->id + "@r" + std::to_string(i->revision);
+  if (const auto* a = std::get_if<RemediationAction>(&e)) return a->id + "@" + std::string(to_string(a->status));
+  if (const auto* f = std::get_if<FaultLabel>(&e)) return f->id + "@" + std::to_string(f->end);  // start, then end
+  return event_id(e);
+}
+
+// Tells this process's timer-made ids from another instance's (or an earlier run's) of the same
+// service: pid and start time, base 36.
+std::string make_process_tag() {
+  auto b36 = [](std::uint64_t v) {
+    std::string s;
+    do {
+      s.insert(s.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36]);
+      v /= 36;
+    } while (v);
+    return s;
+  };
+  return b36(static_cast<std::uint64_t>(::getpid())) + b36(static_cast<std::uint64_t>(monotonic_ns() / 1000) % 46656);
+}
+
+}  // namespace
+
+void EventService::bind(ServiceContext& ctx) {
+  ctx_ = &ctx;
+  input_clock_ = dynamic_cast<InputTimeClock*>(&ctx.clock);
+  // The in-process bus delivers each event once, in order; any other transport may redeliver.
+  idempotent_ = dynamic_cast<InProcessBus*>(&ctx.bus) == nullptr;
+  if (idempotent_) process_tag_ = make_process_tag();
+}
+
 void EventService::consume(std::string_view topic, std::string_view group) {
   std::string g = group.empty() ? std::string(name()) : std::string(group);
   Input in;
@@ -73,36 +113,104 @@ void EventService::consume(std::string_view topic, std::string_view group) {
   }
 }
 
+void EventService::process(Input& input, const Delivery& d) {
+  input.in->inc();
+  std::string why = validate_event(d.event);
+  if (!why.empty()) {
+    ctx_->metrics
+        .counter("selfheal_events_rejected_total", "Malformed events refused by a consumer",
+                 {{"service", std::string(name())}, {"topic", d.topic}, {"reason", why}})
+        .inc();
+    log::warn(name(), "rejected a malformed {} on {} (partition {}, offset {}): {}", event_type_name(d.event),
+              d.topic, d.partition, d.offset, why);
+    return;
+  }
+  if (idempotent_) {
+    current_input_ = delivery_identity(d.event);
+    if (!seen_.insert(current_input_).second) {
+      ctx_->metrics
+          .counter("selfheal_events_duplicates_total",
+                   "Redelivered events skipped (already handled), by service and topic",
+                   {{"service", std::string(name())}, {"topic", d.topic}})
+          .inc();
+      current_input_.clear();
+      return;
+    }
+    seen_order_.push_back(current_input_);
+    if (seen_order_.size() > kSeenCapacity) {
+      seen_.erase(seen_order_.front());
+      seen_order_.pop_front();
+    }
+    outputs_of_input_ = 0;
+  }
+  // Time moves with what was consumed, before the handler reads it (see input_time_clock.hpp).
+  if (input_clock_) input_clock_->observe(event_time(d.event));
+  const std::int64_t t0 = monotonic_ns();
+  try {
+    handle(d);
+  } catch (const std::exception& e) {
+    errors_->inc();
+    log::error(name(), "failed to handle {} {} from {}: {}", event_type_name(d.event), event_id(d.event), d.topic,
+               e.what());
+  }
+  current_input_.clear();
+  latency_->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
+}
+
 std::size_t EventService::poll() {
+  if (idempotent_ && inputs_.size() > 1) return poll_in_time_order();
   std::size_t handled = 0;
   for (auto& input : inputs_) {
     batch_.clear();
     if (input.sub->poll(batch_, max_batch_) == 0) continue;
-    for (const Delivery& d : batch_) {
-      input.in->inc();
-      std::string why = validate_event(d.event);
-      if (!why.empty()) {
-        ctx_->metrics
-            .counter("selfheal_events_rejected_total", "Malformed events refused by a consumer",
-                     {{"service", std::string(name())}, {"topic", d.topic}, {"reason", why}})
-            .inc();
-        log::warn(name(), "rejected a malformed {} on {} (partition {}, offset {}): {}",
-                  event_type_name(d.event), d.topic, d.partition, d.offset, why);
-        continue;
-      }
-      const std::int64_t t0 = monotonic_ns();
-      try {
-        handle(d);
-      } catch (const std::exception& e) {
-        errors_->inc();
-        log::error(name(), "failed to handle {} {} from {}: {}", event_type_name(d.event),
-                   event_id(d.event), d.topic, e.what());
-      }
-      latency_->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
-    }
+    for (const Delivery& d : batch_) process(input, d);
     input.sub->commit();
     handled += batch_.size();
   }
+  return handled;
+}
+
+// Several inputs over Kafka: each subscription hands out its events in event-time order, but one
+// input may be minutes ahead of another while catching up (the classifier's anomalies arrive in one
+// batch, its feature windows in many). Handling them merged by event time — and holding back what is
+// newer than the point up to which an input still has events waiting — keeps the service's view
+// (and its InputTimeClock) as the deterministic executor would give it. An input is committed only
+// once nothing it delivered is held back.
+std::size_t EventService::poll_in_time_order() {
+  if (held_.size() != inputs_.size()) held_.resize(inputs_.size());
+  constexpr TimeMs kNoLimit = std::numeric_limits<TimeMs>::max();
+  TimeMs horizon = kNoLimit;
+  for (std::size_t i = 0; i < inputs_.size(); ++i) {
+    if (held_[i].size() < max_batch_) {
+      batch_.clear();
+      const std::size_t want = max_batch_ - held_[i].size();
+      const std::size_t got = inputs_[i].sub->poll(batch_, want);
+      for (auto& d : batch_) held_[i].push_back(std::move(d));
+      if (got < want) continue;  // this input had everything it could give: it bounds nothing
+    }
+    // This input may hold more beyond its newest event here: nothing newer may go first.
+    if (!held_[i].empty()) horizon = std::min(horizon, event_time(held_[i].back().event));
+  }
+  std::size_t handled = 0;
+  for (;;) {
+    std::size_t next = inputs_.size();
+    TimeMs next_time = kNoLimit;
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      if (held_[i].empty()) continue;
+      const TimeMs t = event_time(held_[i].front().event);
+      if (next == inputs_.size() || t < next_time) {
+        next = i;
+        next_time = t;
+      }
+    }
+    if (next == inputs_.size() || next_time > horizon) break;
+    Delivery d = std::move(held_[next].front());
+    held_[next].pop_front();
+    process(inputs_[next], d);
+    ++handled;
+  }
+  for (std::size_t i = 0; i < inputs_.size(); ++i)
+    if (held_[i].empty()) inputs_[i].sub->commit();
   return handled;
 }
 
@@ -131,7 +239,15 @@ PublishStatus EventService::emit(std::string_view topic, Event event) {
 }
 
 std::string EventService::next_id() {
-  return std::string(name()) + "-" + ctx_->run_id + "-" + std::to_string(++seq_);
+  if (!idempotent_) return std::string(name()) + "-" + ctx_->run_id + "-" + std::to_string(++seq_);
+  if (!current_input_.empty()) {
+    // Derived from the input: re-processing it yields the same ids.
+    std::string id = std::string(name()) + ":" + current_input_;
+    if (outputs_of_input_ > 0) id += "." + std::to_string(outputs_of_input_);
+    ++outputs_of_input_;
+    return id;
+  }
+  return std::string(name()) + "-" + ctx_->run_id + "-" + process_tag_ + "-" + std::to_string(++seq_);
 }
 
 }  // namespace selfheal

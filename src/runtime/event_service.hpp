@@ -4,10 +4,22 @@
 //   selfheal_events_in_total{service,topic}, selfheal_events_out_total{service,topic},
 //   selfheal_events_rejected_total{service,topic,reason}, selfheal_handler_errors_total{service},
 //   selfheal_processing_seconds{service} (histogram).
+//
+// Over a bus that can deliver an event twice (Kafka: at-least-once), it is also idempotent:
+//  * a delivery whose event was handled recently (same id; same id and revision for incident
+//    snapshots, same id and status for actions) is skipped, counted in
+//    selfheal_events_duplicates_total{service,topic} (a bounded set of the newest ids);
+//  * next_id() inside a handler derives the output's id from the input's, so re-processing an input
+//    (after a crash or a rebalance) yields the same ids and consumers downstream drop the copies;
+//    ids of events made by timers carry a per-process tag, so two instances never collide.
+// Over the in-process bus (`selfheal all`, tests) nothing is delivered twice and ids stay
+// "<name>-<run>-<seq>".
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "bus/bus.hpp"
@@ -17,6 +29,7 @@ namespace selfheal {
 
 class Counter;
 class Histogram;
+class InputTimeClock;
 
 // Returns an empty string for a well-formed event, else what is wrong with it ("service is empty").
 std::string validate_event(const Event& e);
@@ -28,11 +41,12 @@ class EventService : public Service {
 
  protected:
   // Call from start(); `ctx` must outlive the service.
-  void bind(ServiceContext& ctx) { ctx_ = &ctx; }
+  void bind(ServiceContext& ctx);
   void consume(std::string_view topic, std::string_view group = {});
   PublishStatus emit(std::string_view topic, Event event);
   ServiceContext& ctx() { return *ctx_; }
-  // Unique event id for this service: "<name>-<run>-<seq>".
+  // Unique event id for this service: "<name>-<run>-<seq>" in one process; over Kafka
+  // "<name>:<input id>[.<n>]" inside a handler and "<name>-<run>-<process tag>-<seq>" in timers.
   std::string next_id();
 
   virtual void handle(const Delivery& d) = 0;
@@ -44,13 +58,27 @@ class EventService : public Service {
     std::unique_ptr<Subscription> sub;
     Counter* in = nullptr;
   };
+  void process(Input& input, const Delivery& d);
+  std::size_t poll_in_time_order();
+
   ServiceContext* ctx_ = nullptr;
+  InputTimeClock* input_clock_ = nullptr;  // set when this service runs on its inputs' event time
   std::vector<Input> inputs_;
   std::vector<std::pair<std::string, Counter*>> outputs_;
   std::vector<Delivery> batch_;
   Histogram* latency_ = nullptr;
   Counter* errors_ = nullptr;
   std::uint64_t seq_ = 0;
+
+  // Idempotence over a bus that redelivers (see above).
+  bool idempotent_ = false;
+  std::string process_tag_;
+  std::string current_input_;  // the handled delivery's identity while handle() runs
+  std::uint32_t outputs_of_input_ = 0;
+  std::unordered_set<std::string> seen_;  // membership only; eviction order is seen_order_'s
+  std::deque<std::string> seen_order_;
+  std::vector<std::deque<Delivery>> held_;  // per input: polled, not yet handled (time-ordered merge)
+  static constexpr std::size_t kSeenCapacity = 65536;
 };
 
 }  // namespace selfheal

@@ -1,6 +1,7 @@
 #include "runtime/executor.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <thread>
 
 #include "bus/in_process_bus.hpp"
@@ -79,24 +80,31 @@ bool DeterministicExecutor::run_until(TimeMs until, const std::atomic<bool>* sto
 }
 
 ThreadedExecutor::ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms, double speed)
-    : services_(std::move(services)), clock_(clock), tick_ms_(std::max<std::int64_t>(tick_ms, 1)),
-      speed_(speed > 0 ? speed : 1.0) {}
+    : services_(std::move(services)), clocks_(services_.size(), &clock),
+      tick_ms_(std::max<std::int64_t>(tick_ms, 1)), speed_(speed > 0 ? speed : 1.0) {}
+
+ThreadedExecutor::ThreadedExecutor(std::vector<Service*> services, std::vector<Clock*> clocks, std::int64_t tick_ms,
+                                   double speed)
+    : services_(std::move(services)), clocks_(std::move(clocks)), tick_ms_(std::max<std::int64_t>(tick_ms, 1)),
+      speed_(speed > 0 ? speed : 1.0) {
+  if (clocks_.size() != services_.size()) throw std::logic_error("ThreadedExecutor: one clock per service");
+}
 
 void ThreadedExecutor::run(const std::atomic<bool>& stop) {
   std::vector<std::thread> threads;
-  for (Service* s : services_) {
-    threads.emplace_back([this, s, &stop] {
-      TimeMs next_tick = clock_.now();
+  for (std::size_t i = 0; i < services_.size(); ++i) {
+    threads.emplace_back([this, s = services_[i], &clock = *clocks_[i], &stop] {
+      TimeMs next_tick = clock.now();
       while (!stop.load()) {
         try {
-          TimeMs now = clock_.now();
+          TimeMs now = clock.now();
           if (now >= next_tick) {
             s->on_tick(now);
             // Ticks stay on the tick grid even when one came late, so timers see regular steps.
             next_tick = std::max(next_tick + tick_ms_, now - now % tick_ms_ + tick_ms_);
           }
           if (s->poll() == 0) {
-            const double wall_ms = static_cast<double>(next_tick - clock_.now()) / speed_;
+            const double wall_ms = static_cast<double>(next_tick - clock.now()) / speed_;
             auto wait = std::max<std::int64_t>(1, std::min<std::int64_t>(static_cast<std::int64_t>(wall_ms), 100));
             s->wait_for_work(std::chrono::milliseconds(wait));
           }

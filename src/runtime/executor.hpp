@@ -54,12 +54,15 @@ class ThreadedExecutor {
  public:
   // `speed`: simulated ms per wall ms of `clock` (1 for real time), to turn waits into wall time.
   ThreadedExecutor(std::vector<Service*> services, Clock& clock, std::int64_t tick_ms, double speed = 1.0);
+  // Each service on its own clock (`clocks[i]` for `services[i]`), e.g. the event time of its inputs.
+  ThreadedExecutor(std::vector<Service*> services, std::vector<Clock*> clocks, std::int64_t tick_ms,
+                   double speed = 1.0);
   // Blocks until `stop` becomes true.
   void run(const std::atomic<bool>& stop);
 
  private:
   std::vector<Service*> services_;
-  Clock& clock_;
+  std::vector<Clock*> clocks_;
   std::int64_t tick_ms_;
   double speed_;
 };
