@@ -5,9 +5,11 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "contracts/events_json.hpp"
+#include "contracts/topics.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -77,6 +79,7 @@ class KafkaSubscription final : public Subscription {
     set_or_throw(*conf, "group.id", group_);
     set_or_throw(*conf, "enable.auto.commit", "false");
     set_or_throw(*conf, "auto.offset.reset", "earliest");
+    set_or_throw(*conf, "enable.partition.eof", "true");  // the event-time merge needs to know "caught up"
     // Short group timeouts: a killed member's partitions move within seconds.
     set_or_throw(*conf, "session.timeout.ms", "6000");
     set_or_throw(*conf, "heartbeat.interval.ms", "500");
@@ -100,18 +103,20 @@ class KafkaSubscription final : public Subscription {
   // No commit here: only the service knows what it finished processing (it calls commit()).
   ~KafkaSubscription() override { consumer_->close(); }  // leaves the group so partitions move at once
 
+  // Hands out buffered messages oldest event time first across the assigned partitions, and only
+  // while every assigned partition either has a message buffered or has been read to its end: a
+  // consumer catching up on a backlog (start, restart, take-over, broker outage) then sees its
+  // inputs in event-time order, as the deterministic executor shows them, instead of one
+  // partition's minutes ahead of another's (which would close other services' windows early).
   std::size_t poll(std::vector<Delivery>& out, std::size_t max) override {
+    fetch(0);
     std::size_t n = 0;
     while (n < max) {
-      std::unique_ptr<RdKafka::Message> msg;
-      if (!stash_.empty()) {
-        msg = std::move(stash_.front());
-        stash_.pop_front();
-      } else {
-        msg.reset(consumer_->consume(0));
-      }
-      if (!msg) break;
-      if (msg->err() == RdKafka::ERR__TIMED_OUT) break;
+      PartitionBuffer* next = next_in_time();
+      if (!next) break;
+      std::unique_ptr<RdKafka::Message> msg = std::move(next->messages.front());
+      next->messages.pop_front();
+      --buffered_;
       if (take(*msg, out)) ++n;
     }
     update_lag();
@@ -119,9 +124,8 @@ class KafkaSubscription final : public Subscription {
   }
 
   void wait(std::chrono::milliseconds timeout) override {
-    if (!stash_.empty()) return;
-    std::unique_ptr<RdKafka::Message> msg(consumer_->consume(static_cast<int>(timeout.count())));
-    if (msg && msg->err() != RdKafka::ERR__TIMED_OUT) stash_.push_back(std::move(msg));
+    if (next_in_time()) return;
+    fetch(static_cast<int>(timeout.count()));
   }
 
   void commit() override {
@@ -148,15 +152,18 @@ class KafkaSubscription final : public Subscription {
   // committed will be read again by the partition's next owner (at-least-once; consumers that must
   // not act twice de-duplicate by event id).
   void on_revoke(const std::vector<RdKafka::TopicPartition*>& partitions) {
-    for (auto* p : partitions) pending_.erase({p->topic(), p->partition()});
-    // Messages fetched but not handed out belong to the next owner now.
-    std::deque<std::unique_ptr<RdKafka::Message>> keep;
-    for (auto& m : stash_) {
-      bool revoked = false;
-      for (auto* p : partitions) revoked = revoked || (p->topic() == m->topic_name() && p->partition() == m->partition());
-      if (!revoked) keep.push_back(std::move(m));
+    for (auto* p : partitions) {
+      pending_.erase({p->topic(), p->partition()});
+      // Messages fetched but not handed out belong to the next owner now.
+      auto it = parts_.find({p->topic(), p->partition()});
+      if (it == parts_.end()) continue;
+      buffered_ -= it->second.messages.size();
+      parts_.erase(it);
     }
-    stash_.swap(keep);
+  }
+
+  void on_assign(const std::vector<RdKafka::TopicPartition*>& partitions) {
+    for (auto* p : partitions) parts_[{p->topic(), p->partition()}] = PartitionBuffer{};
   }
 
  private:
@@ -208,7 +215,60 @@ class KafkaSubscription final : public Subscription {
   std::string topic_, group_;
   Rebalance rebalance_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::deque<std::unique_ptr<RdKafka::Message>> stash_;
+  struct PartitionBuffer {
+    std::deque<std::unique_ptr<RdKafka::Message>> messages;
+    bool at_end = false;  // read to the end of the partition (nothing buffered means nothing there)
+  };
+  // Past this many buffered messages a partition that has not answered yet is not waited for.
+  static constexpr std::size_t kMaxBuffered = 50000;
+
+  // Moves what librdkafka has ready into the partition buffers; waits up to `timeout_ms` for the
+  // first message or event.
+  void fetch(int timeout_ms) {
+    while (buffered_ < kMaxBuffered) {
+      std::unique_ptr<RdKafka::Message> msg(consumer_->consume(timeout_ms));
+      timeout_ms = 0;
+      if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return;
+      if (msg->err() == RdKafka::ERR__PARTITION_EOF) {
+        if (auto it = parts_.find({msg->topic_name(), msg->partition()}); it != parts_.end()) it->second.at_end = true;
+        continue;
+      }
+      if (msg->err() != RdKafka::ERR_NO_ERROR) {
+        if (dead_) dead_->inc();
+        log::warn("kafka", "consuming {} for group {}: {}", topic_, group_, msg->errstr());
+        continue;
+      }
+      auto it = parts_.find({msg->topic_name(), msg->partition()});
+      if (it == parts_.end()) continue;  // not ours (any more): its next owner reads it from the commit
+      it->second.at_end = false;
+      it->second.messages.push_back(std::move(msg));
+      ++buffered_;
+    }
+  }
+
+  // The partition whose buffered head is the oldest, or nullptr while an assigned partition that
+  // may hold older events has not answered yet.
+  PartitionBuffer* next_in_time() {
+    PartitionBuffer* best = nullptr;
+    std::int64_t best_ts = 0;
+    bool waiting = false;
+    for (auto& [tp, part] : parts_) {
+      if (part.messages.empty()) {
+        waiting = waiting || !part.at_end;
+        continue;
+      }
+      const std::int64_t ts = part.messages.front()->timestamp().timestamp;
+      if (!best || ts < best_ts) {
+        best = &part;
+        best_ts = ts;
+      }
+    }
+    if (waiting && buffered_ < kMaxBuffered) return nullptr;
+    return best;
+  }
+
+  std::map<std::pair<std::string, int>, PartitionBuffer> parts_;  // assigned partitions
+  std::size_t buffered_ = 0;
   std::map<std::pair<std::string, int>, std::int64_t> pending_;  // next offset to commit
   Gauge* lag_ = nullptr;
   Counter* dead_ = nullptr;
@@ -217,9 +277,17 @@ class KafkaSubscription final : public Subscription {
 
 void Rebalance::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                              std::vector<RdKafka::TopicPartition*>& partitions) {
+  std::string list;
+  for (auto* p : partitions) list += (list.empty() ? "" : ",") + std::to_string(p->partition());
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    // Tests and operators wait for this line: the member is in its group and reading.
+    log::info("kafka", "group {}: assigned {} partition(s) of {} [{}]", sub_->group(), partitions.size(),
+              sub_->topic(), list);
+    sub_->on_assign(partitions);
     consumer->assign(partitions);
   } else {
+    log::info("kafka", "group {}: {} partition(s) of {} revoked [{}]", sub_->group(), partitions.size(),
+              sub_->topic(), list);
     sub_->on_revoke(partitions);
     consumer->unassign();
   }
@@ -268,6 +336,10 @@ KafkaBus::KafkaBus(KafkaOptions options, MetricsRegistry* metrics)
     throw std::runtime_error("kafka delivery callback: " + err);
   producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!producer_) throw std::runtime_error("kafka producer: " + err);
+  if (metrics_)  // on /metrics from the start, so an alert on them has a series before the first error
+    for (auto t : topics::kAll)
+      metrics_->counter("selfheal_kafka_produce_errors_total", "Messages Kafka did not acknowledge",
+                        {{"topic", full_topic(t)}});
   poller_ = std::thread([this] {
     while (!stop_poller_.load()) producer_->poll(100);
   });
@@ -280,7 +352,8 @@ KafkaBus::~KafkaBus() {
 }
 
 PublishStatus KafkaBus::produce(const std::string& topic, const std::string& key, const std::string& payload,
-                                const std::vector<std::pair<std::string, std::string>>& headers) {
+                                const std::vector<std::pair<std::string, std::string>>& headers,
+                                std::int64_t timestamp_ms) {
   bool counted = false;
   for (;;) {
     if (closed_.load()) return PublishStatus::Closed;
@@ -291,7 +364,7 @@ PublishStatus KafkaBus::produce(const std::string& topic, const std::string& key
     }
     RdKafka::ErrorCode e = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                                               const_cast<char*>(payload.data()), payload.size(), key.data(),
-                                              key.size(), 0, h, nullptr);
+                                              key.size(), timestamp_ms, h, nullptr);
     if (e == RdKafka::ERR_NO_ERROR) return PublishStatus::Ok;
     delete h;  // not taken over on failure
     if (e == RdKafka::ERR__QUEUE_FULL) {
@@ -313,7 +386,10 @@ PublishStatus KafkaBus::produce(const std::string& topic, const std::string& key
 }
 
 PublishStatus KafkaBus::publish(std::string_view topic, Event event) {
-  return produce(full_topic(topic), event_key(event), encode_event(event), {});
+  // The message timestamp is the event's time, so `selfheal replay --from` and offsetsForTimes seek
+  // by the time things happened (simulated time in sim mode), not by when they were sent.
+  const TimeMs ts = event_time(event);
+  return produce(full_topic(topic), event_key(event), encode_event(event), {}, ts > 0 ? ts : 0);
 }
 
 void KafkaBus::dead_letter(const std::string& original_topic, int partition, std::int64_t offset,
@@ -326,7 +402,8 @@ void KafkaBus::dead_letter(const std::string& original_topic, int partition, std
           {{"selfheal-error", reason},
            {"selfheal-original-topic", original_topic},
            {"selfheal-original-partition", std::to_string(partition)},
-           {"selfheal-original-offset", std::to_string(offset)}});
+           {"selfheal-original-offset", std::to_string(offset)}},
+          0);
 }
 
 std::unique_ptr<Subscription> KafkaBus::subscribe(std::string_view topic, std::string_view group) {
@@ -340,8 +417,22 @@ void KafkaBus::close() {
   producer_->flush(5000);
 }
 
-std::string KafkaBus::ensure_topics(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+std::string KafkaBus::ensure_topics(const std::vector<std::string>& wanted, std::chrono::milliseconds timeout) {
   rd_kafka_t* rk = producer_->c_ptr();
+  // Only what is missing: a cluster that has the topics (or a broker that cannot create them, like
+  // the mock cluster, with them pre-created) answers the metadata request at once.
+  std::vector<std::string> topics;
+  {
+    RdKafka::Metadata* md = nullptr;
+    std::set<std::string> existing;
+    if (producer_->metadata(true, nullptr, &md, static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR && md)
+      for (const auto* t : *md->topics())
+        if (t->err() == RdKafka::ERR_NO_ERROR) existing.insert(t->topic());
+    delete md;
+    for (const auto& t : wanted)
+      if (!existing.count(full_topic(t))) topics.push_back(t);
+  }
+  if (topics.empty()) return {};
   std::vector<rd_kafka_NewTopic_t*> news;
   char err[512];
   for (const auto& t : topics) {

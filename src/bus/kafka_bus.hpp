@@ -68,7 +68,8 @@ class KafkaBus final : public Bus {
 
  private:
   PublishStatus produce(const std::string& topic, const std::string& key, const std::string& payload,
-                        const std::vector<std::pair<std::string, std::string>>& headers);
+                        const std::vector<std::pair<std::string, std::string>>& headers,
+                        std::int64_t timestamp_ms);  // 0: now
 
   KafkaOptions options_;
   MetricsRegistry* metrics_;

@@ -52,6 +52,8 @@ const std::vector<Command>& tool_commands() {
        eval::eval_main},
       {"dev-broker", "A Kafka mock cluster for development and tests (in memory, never for production)",
        dev_broker_main},
+      {"replay", "Re-process a Kafka topic's history: rewind a consumer group to a time, or print a time slice",
+       replay_main},
       {"nab", "Run the anomaly detector over a NAB-layout corpus and write NAB results files",
        detector::nab_main},
       {"nab-score", "Score NAB results files exactly as NAB does (standard, low FP, low FN)",

@@ -17,4 +17,7 @@ const std::vector<Command>& tool_commands();
 // Runs services: `selfheal all` (every service in one process) or `selfheal <service>`.
 int run_services_main(int argc, char** argv);
 
+// `selfheal replay`: re-processes a topic's history from a time (replay_command.cpp).
+int replay_main(int argc, char** argv);
+
 }  // namespace selfheal::cli
