@@ -353,8 +353,9 @@ class ApiService::Routes {
     iq.offset = page_offset(q);
     // Served from the cache while no incident changed: the parameters are valid by now, and the
     // answer depends on nothing but them and the stored incidents.
+    // Values are length-prefixed: a value may contain '&' or '=' (service=a%26status%3Dopen).
     std::string key;
-    for (const auto& [k, v] : req.params) key += k + '=' + v + '&';
+    for (const auto& [k, v] : req.params) key += k + '=' + std::to_string(v.size()) + ':' + v + '&';
     auto entry = api_.list_cache_->get_or_compute(key, [&] {
       return page(store().list_incidents(iq), store().count_incidents(iq), iq.limit, iq.offset).dump();
     });

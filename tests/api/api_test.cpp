@@ -483,6 +483,11 @@ TEST_F(Api, IncidentListIsCachedUntilAnIncidentChangesWithETags) {
   EXPECT_EQ(json::parse(c->Get("/api/v1/incidents")->body)["items"][0]["status"], "resolved");
   feed(topics::kIncidents, incident("inc-2", 1, kStart + 1, "payments"));
   EXPECT_EQ(json::parse(c->Get("/api/v1/incidents")->body)["total"], 2);
+
+  // Two queries whose parameters would read the same if joined naively have their own answers.
+  feed(topics::kIncidents, incident("inc-3", 1, kStart + 2, "x"));
+  EXPECT_EQ(json::parse(c->Get("/api/v1/incidents?service=x&status=open")->body)["total"], 1);
+  EXPECT_EQ(json::parse(c->Get("/api/v1/incidents?service=x%26status%3Dopen")->body)["total"], 0);
 }
 
 TEST(ResponseCache, AnAnswerComputedBeforeAChangeIsNeverServedAfterIt) {
