@@ -42,7 +42,7 @@ std::vector<nab::ScoredFile> score_series(const std::vector<nab::Series>& corpus
     NabDetector d(params);
     nab::ScoredFile f{s.category, s.file, s.timestamps, {}};
     f.scores.reserve(s.values.size());
-    for (double v : s.values) f.scores.push_back(d.score(v));
+    for (std::size_t r = 0; r < s.values.size(); ++r) f.scores.push_back(d.score(s.values[r], s.timestamps[r]));
     out.push_back(std::move(f));
   }
   return out;
@@ -87,7 +87,7 @@ NabRunSummary run_nab(const NabRunOptions& o, std::ostream& log) {
     const auto wit = windows.find(s.key());
     out << "timestamp,value,anomaly_score,label\n";
     for (std::size_t r = 0; r < s.values.size(); ++r) {
-      double score = d.score(s.values[r]);
+      double score = d.score(s.values[r], s.timestamps[r]);
       int label = 0;
       if (wit != windows.end())
         for (const auto& [a, b] : wit->second)

@@ -48,6 +48,10 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   p.ctx_learn = static_cast<int>(num(j, "ctx_learn", p.ctx_learn, 2, 1e6));
   p.ctx_quiet = static_cast<int>(num(j, "ctx_quiet", p.ctx_quiet, 0, 1e6));
   p.ctx_margin = num(j, "ctx_margin", p.ctx_margin, 0, 10);
+  p.ctx_tod = static_cast<int>(num(j, "ctx_tod", p.ctx_tod, 0, 24));
+  if (p.ctx_tod > 0 && 24 % p.ctx_tod != 0) throw std::runtime_error("model.ctx_tod: must divide 24 (hours per bucket)");
+  p.w_tod = num(j, "w_tod", p.w_tod, 0, 10);
+  p.tod_quiet = static_cast<int>(num(j, "tod_quiet", p.tod_quiet, 1, 1e6));
   return p;
 }
 
@@ -58,10 +62,10 @@ nlohmann::json NabParams::to_json() const {
           {"w_level", w_level}, {"w_shape", w_shape},
           {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}, {"value_margin", value_margin},
           {"w_ctx", w_ctx}, {"ctx_bins", ctx_bins}, {"ctx_order", ctx_order}, {"ctx_learn", ctx_learn},
-          {"ctx_quiet", ctx_quiet}, {"ctx_margin", ctx_margin}};
+          {"ctx_quiet", ctx_quiet}, {"ctx_margin", ctx_margin}, {"ctx_tod", ctx_tod}, {"w_tod", w_tod}, {"tod_quiet", tod_quiet}};
 }
 
-double NabDetector::score(double x) {
+double NabDetector::score(double x, std::int64_t ts) {
   if (!std::isfinite(x)) return 0;
   const NabParams& p = *p_;
   auto at = [&](std::uint64_t back) { return ring_[(n_ - back) % kRing]; };  // back >= 1: a past value
@@ -144,11 +148,29 @@ double NabDetector::score(double x) {
       ctx_seen_[bit / 64] |= std::uint64_t{1} << (bit % 64);
       ++orders;
     }
-    // Score: the share of orders that are novel, scaled by how long no novelty was seen (a novelty
-    // after a long familiar stretch is a surprise; one in a burst of them is not news).
+    // Time of day: the pair (this bin, hour bucket) never seen before. Many NAB series and most
+    // service metrics follow a daily cycle; a level that is normal at 3 pm can be news at 3 am.
+    if (p.ctx_tod > 0 && ts >= 0) {
+      const int bucket = static_cast<int>((ts % 86400) / 3600) / p.ctx_tod;
+      std::uint64_t th = 1469598103934665603ull ^ 0x7f4a7c15u ^ (static_cast<std::uint64_t>(bucket) * 131);
+      th = ((th * 1099511628211ull) ^ ctx_hist_[0]) * 1099511628211ull;
+      const std::uint32_t bit = static_cast<std::uint32_t>((th ^ (th >> 29)) % kCtxBits);
+      const bool tnovel = !(ctx_seen_[bit / 64] >> (bit % 64) & 1u);
+      ctx_seen_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+      if (tnovel) {
+        if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
+          ctx_score = p.w_tod * std::min(1.0, static_cast<double>(since_tod_novel_) / std::max(1, p.tod_quiet));
+        since_tod_novel_ = 0;
+      } else if (since_tod_novel_ < 0xffffffffu) {
+        ++since_tod_novel_;
+      }
+    }
+    // Sequence score, added to the time-of-day one: the share of orders that are novel, scaled by how
+    // long no novelty was seen (a novelty after a long familiar stretch is a surprise; one in a burst
+    // of them is not news).
     if (novel > 0) {
       if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
-        ctx_score = p.w_ctx * static_cast<double>(novel) / orders *
+        ctx_score += p.w_ctx * static_cast<double>(novel) / orders *
                     std::min(1.0, static_cast<double>(since_novel_) / std::max(1, p.ctx_quiet));
       since_novel_ = 0;
     } else if (since_novel_ < 0xffffffffu) {

@@ -37,6 +37,11 @@ struct NabParams {
   int ctx_learn = 900;           // points that only learn (a fixed count, not a share of the series)
   int ctx_quiet = 500;           // a novelty scores fully only after this many points without one
   double ctx_margin = 0.0;       // grid widened by this fraction of the learned range on each side
+  // Time-of-day novelty: a value bin never seen at this hour of the day (buckets of ctx_tod hours,
+  // UTC of the point's timestamp). 0 disables it; so does scoring without timestamps.
+  int ctx_tod = 1;
+  double w_tod = 0.55;
+  int tod_quiet = 1000;          // a time-of-day novelty scores fully only after this many points without one
 
   static NabParams from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
   nlohmann::json to_json() const;
@@ -52,7 +57,9 @@ class NabDetector {
 
   explicit NabDetector(const NabParams& p) : p_(&p) {}
   // Scores one point in [0,1] using only the past and this point; NaN values score 0 and are ignored.
-  double score(double value);
+  // `ts` (seconds since the epoch) feeds the time-of-day context; a negative ts means "unknown".
+  double score(double value, std::int64_t ts);
+  double score(double value) { return score(value, -1); }
 
  private:
   const NabParams* p_;
@@ -71,6 +78,7 @@ class NabDetector {
   std::array<std::uint8_t, 8> ctx_hist_{};  // last bins, newest first
   double grid_lo_ = 0, grid_hi_ = 0;
   std::uint32_t since_novel_ = 0;
+  std::uint32_t since_tod_novel_ = 0;
 };
 
 }  // namespace selfheal::detector

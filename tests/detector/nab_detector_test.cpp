@@ -94,6 +94,9 @@ TEST(NabDetector, ParamsRoundTripAndRefuseBadContextSettings) {
   EXPECT_EQ(back.ctx_order, p.ctx_order);
   EXPECT_EQ(back.ctx_learn, p.ctx_learn);
   EXPECT_DOUBLE_EQ(back.w_ctx, p.w_ctx);
+  EXPECT_EQ(back.ctx_tod, p.ctx_tod);
+  EXPECT_DOUBLE_EQ(back.w_tod, p.w_tod);
+  EXPECT_EQ(back.tod_quiet, p.tod_quiet);
   auto j = p.to_json();
   j["ctx_order"] = 9;
   try {
@@ -102,4 +105,40 @@ TEST(NabDetector, ParamsRoundTripAndRefuseBadContextSettings) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("model.ctx_order"), std::string::npos) << e.what();
   }
+  j = p.to_json();
+  j["ctx_tod"] = 5;  // buckets must tile the day
+  try {
+    NabParams::from_json(j);
+    FAIL() << "ctx_tod 5 must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.ctx_tod"), std::string::npos) << e.what();
+  }
+}
+
+// Office-hours traffic (high 9-17 h UTC, low otherwise, one point per 5 minutes): after ten days,
+// the familiar high level at 3 am is news only to the time-of-day context; without timestamps the
+// same point is an ordinary low-to-high step and stays quiet.
+TEST(NabDetector, TimeOfDayNoveltyScoresAFamiliarLevelAtAnUnusualHour) {
+  NabParams p;
+  const std::int64_t t0 = 1'700'000'000 - 1'700'000'000 % 86400;  // a midnight
+  auto office = [](std::int64_t ts) {
+    const int hour = static_cast<int>(ts % 86400 / 3600);
+    return hour >= 9 && hour < 17 ? 100.0 : 10.0;
+  };
+  NabDetector with_time(p), without_time(p);
+  std::int64_t ts = t0;
+  double quiet_max = 0;
+  for (int i = 0; i < 10 * 288; ++i, ts += 300) {
+    double s = with_time.score(office(ts), ts);
+    without_time.score(office(ts));
+    if (i >= 3 * 288) quiet_max = std::max(quiet_max, s);
+  }
+  EXPECT_LT(quiet_max, 0.5) << "a familiar day must stay quiet";
+  // ts is now midnight of day 11; step to 3 am, then the office level.
+  for (; ts % 86400 < 3 * 3600; ts += 300) {
+    with_time.score(office(ts), ts);
+    without_time.score(office(ts));
+  }
+  EXPECT_GE(with_time.score(100.0, ts), 0.5);
+  EXPECT_LT(without_time.score(100.0), 0.5);
 }
