@@ -354,16 +354,23 @@ int main(int argc, char** argv) {
   drive(port, "/healthz", warm);
   drive(port, o.path, warm);
 
-  // Interleaved halves (baseline, list, baseline, list) so that a change in the machine's load or in
+  // Interleaved halves (baseline, list, list, baseline) so that a change in the machine's load or in
   // the pipeline's work during the run weighs on both routes alike.
   Options half = o;
   half.requests = std::max(1L, o.requests / 2);
   half.seconds = o.seconds / 2;
   Result base, list;
+  const bool tty = ::isatty(STDERR_FILENO);  // progress on a terminal only
   for (int round = 0; round < 2; ++round) {
-    merge(base, drive(port, "/healthz", half));
-    merge(list, drive(port, o.path, half));
+    // Round 1 runs the baseline first, round 2 the list first: neither always follows the other.
+    for (int k = 0; k < 2; ++k) {
+      const bool baseline = (k == 0) == (round == 0);
+      const std::string& path = baseline ? std::string("/healthz") : o.path;
+      if (tty) std::fprintf(stderr, "\rround %d/2: %s ...          ", round + 1, path.c_str());
+      merge(baseline ? base : list, drive(port, path, half));
+    }
   }
+  if (tty) std::fprintf(stderr, "\r%60s\r", "");
   std::sort(base.latency_ns.begin(), base.latency_ns.end());
   std::sort(list.latency_ns.begin(), list.latency_ns.end());
   const double base_rps = report("GET /healthz", base);
