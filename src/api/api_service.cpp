@@ -664,8 +664,13 @@ class ApiService::Routes {
 
   void list_models(const httplib::Request& req, httplib::Response& res) {
     Query q(req, {});
-    // The detector does not expose its models yet; the route exists so clients can rely on it.
-    reply(res, json{{"items", json::array()}});
+    // The models and rules known from the anomalies they produced (since start, plus the store's
+    // recent ones): which fired, in which version, how often, and when last.
+    json items = json::array();
+    for (const auto& m : api_.series_->models())
+      items.push_back(json{{"source", m.source}, {"name", m.name}, {"version", m.version},
+                           {"anomalies", m.anomalies}, {"last_seen", m.last_seen}});
+    reply(res, json{{"items", std::move(items)}});
   }
 
   void openapi(const httplib::Request& req, httplib::Response& res) {

@@ -124,7 +124,10 @@ const std::string& openapi_document() {
         "points": {"type": "array", "items": {"$ref": "#/components/schemas/ResourcePoint"}}}},
       "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}},
       "ModelList": {"type": "object", "required": ["items"], "properties": {
-        "items": {"type": "array", "items": {"type": "object"}}}},
+        "items": {"type": "array", "items": {"type": "object", "required": ["source", "name", "version", "anomalies", "last_seen"], "properties": {
+          "source": {"type": "string", "enum": ["model", "rule"]}, "name": {"type": "string"}, "version": {"type": "string"},
+          "anomalies": {"type": "integer", "description": "anomalies it produced that this API has seen"},
+          "last_seen": {"type": "integer", "description": "time of its latest anomaly"}}}}}},
       "OperatorNote": {"type": "object", "properties": {
         "by": {"type": "string", "maxLength": 200}, "note": {"type": "string", "maxLength": 2000}}},
       "ManualActionRequest": {"type": "object", "required": ["service", "kind"], "properties": {
@@ -219,7 +222,7 @@ const std::string& openapi_document() {
       "responses": {"200": {"description": "the series", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceMetrics"}}}},
                     "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"},
                     "404": {"$ref": "#/components/responses/NotFound"}}}},
-    "/models": {"get": {"summary": "Detection models (empty until the detector exposes them)", "operationId": "listModels",
+    "/models": {"get": {"summary": "The models and rules that produced anomalies (since the API started, plus the store's recent anomalies), with version, count and last time", "operationId": "listModels",
       "responses": {"200": {"description": "models", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelList"}}}},
                     "401": {"$ref": "#/components/responses/Unauthorized"}}}},
     "/healthz": {"servers": [{"url": "/"}], "get": {"summary": "Liveness of the API server (served at /healthz, outside /api/v1; never needs a token)", "operationId": "healthz",

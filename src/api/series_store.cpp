@@ -53,6 +53,15 @@ bool SeriesStore::add_window(const FeatureWindow& w) {
 void SeriesStore::add_anomaly(const Anomaly& a) {
   if (a.service.empty() || !std::isfinite(a.score)) return;
   std::lock_guard lock(mu_);
+  const char* source = a.source == AnomalySource::Rule ? "rule" : "model";
+  auto key = std::make_tuple(std::string(source), a.model, a.model_version);
+  auto m = models_.find(key);
+  if (m == models_.end() && models_.size() < max_services_)
+    m = models_.emplace(key, ModelSeen{source, a.model, a.model_version, 0, 0}).first;
+  if (m != models_.end()) {
+    ++m->second.anomalies;
+    m->second.last_seen = std::max(m->second.last_seen, a.ts);
+  }
   PerService* s = slot(a.service);
   if (!s) return;
   s->scores.push_back(ScorePoint{a.ts, a.score, a.signal});
@@ -89,6 +98,13 @@ std::vector<SeriesStore::ScoreSeries> SeriesStore::scores(const std::string& ser
     for (auto& [bucket, p] : buckets) series.points.push_back(ScorePoint{bucket, p.score, p.signal});
     out.push_back(std::move(series));
   }
+  return out;
+}
+
+std::vector<SeriesStore::ModelSeen> SeriesStore::models() const {
+  std::lock_guard lock(mu_);
+  std::vector<ModelSeen> out;
+  for (const auto& [key, m] : models_) out.push_back(m);
   return out;
 }
 

@@ -2,7 +2,8 @@
 //
 // * resource points (CPU, memory, p95 latency, error ratio, request rate) from the service-level
 //   metric windows on `features` — GET /api/v1/services/{name}/metrics;
-// * anomaly scores from `anomalies` — GET /api/v1/anomalies/scores.
+// * anomaly scores from `anomalies` — GET /api/v1/anomalies/scores;
+// * which models and rules produced those anomalies — GET /api/v1/models.
 //
 // Each service has one ring of at most `points_per_service` entries per kind; at most
 // `max_services` services are tracked (the ones beyond are counted and ignored, so a flood of
@@ -17,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "contracts/events.hpp"
@@ -62,6 +64,16 @@ class SeriesStore {
   };
   std::vector<ScoreSeries> scores(const std::string& service, TimeMs from, TimeMs to, TimeMs step) const;
 
+  // The models and rules that produced the anomalies seen, sorted by source, name, version.
+  struct ModelSeen {
+    std::string source;  // model | rule
+    std::string name;
+    std::string version;
+    std::uint64_t anomalies = 0;
+    TimeMs last_seen = 0;
+  };
+  std::vector<ModelSeen> models() const;
+
   bool knows(const std::string& service) const;
   TimeMs latest_ts() const;  // newest point of any kind, 0 when empty
   std::size_t dropped_services() const;
@@ -77,6 +89,7 @@ class SeriesStore {
   std::size_t max_services_;
   mutable std::mutex mu_;
   std::map<std::string, PerService> services_;
+  std::map<std::tuple<std::string, std::string, std::string>, ModelSeen> models_;  // at most max_services_
   TimeMs latest_ = 0;
   std::size_t dropped_ = 0;
 };

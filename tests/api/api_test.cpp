@@ -303,6 +303,30 @@ TEST_F(Api, ServicesSummariseHealthFromIncidentsAndActions) {
   EXPECT_TRUE(models["items"].is_array());
 }
 
+TEST_F(Api, ModelsAreTheOnesThatProducedAnomalies) {
+  Anomaly a1 = anomaly("an-1", kStart, "orders", 0.9);
+  a1.model_version = "1.0.0";
+  feed(topics::kAnomalies, a1);
+  a1.id = "an-2";
+  a1.ts = kStart + 10'000;
+  feed(topics::kAnomalies, a1);
+  Anomaly r = anomaly("an-3", kStart + 5'000, "payments", 1.0);
+  r.source = AnomalySource::Rule;
+  r.model = "HighErrorRatio";
+  r.model_version = "defaults-1";
+  feed(topics::kAnomalies, r);
+  auto [status, body] = get("/api/v1/models");
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(body["items"].size(), 2u) << body.dump();
+  EXPECT_EQ(body["items"][0]["source"], "model");
+  EXPECT_EQ(body["items"][0]["name"], "robust_z");
+  EXPECT_EQ(body["items"][0]["version"], "1.0.0");
+  EXPECT_EQ(body["items"][0]["anomalies"], 2);
+  EXPECT_EQ(body["items"][0]["last_seen"], kStart + 10'000);
+  EXPECT_EQ(body["items"][1]["source"], "rule");
+  EXPECT_EQ(body["items"][1]["name"], "HighErrorRatio");
+}
+
 TEST_F(Api, EventStreamDeliversANewIncident) {
   std::atomic<bool> got{false};
   std::string received;
