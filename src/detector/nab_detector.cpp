@@ -52,6 +52,10 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   if (p.ctx_tod > 0 && 24 % p.ctx_tod != 0) throw std::runtime_error("model.ctx_tod: must divide 24 (hours per bucket)");
   p.w_tod = num(j, "w_tod", p.w_tod, 0, 10);
   p.tod_quiet = static_cast<int>(num(j, "tod_quiet", p.tod_quiet, 1, 1e6));
+  p.slow_every = static_cast<int>(num(j, "slow_every", p.slow_every, 0, 1e6));
+  p.slow_order = static_cast<int>(num(j, "slow_order", p.slow_order, 1, 8));
+  p.w_slow = num(j, "w_slow", p.w_slow, 0, 10);
+  p.slow_quiet = static_cast<int>(num(j, "slow_quiet", p.slow_quiet, 1, 1e6));
   return p;
 }
 
@@ -62,7 +66,8 @@ nlohmann::json NabParams::to_json() const {
           {"w_level", w_level}, {"w_shape", w_shape},
           {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}, {"value_margin", value_margin},
           {"w_ctx", w_ctx}, {"ctx_bins", ctx_bins}, {"ctx_order", ctx_order}, {"ctx_learn", ctx_learn},
-          {"ctx_quiet", ctx_quiet}, {"ctx_margin", ctx_margin}, {"ctx_tod", ctx_tod}, {"w_tod", w_tod}, {"tod_quiet", tod_quiet}};
+          {"ctx_quiet", ctx_quiet}, {"ctx_margin", ctx_margin}, {"ctx_tod", ctx_tod}, {"w_tod", w_tod}, {"tod_quiet", tod_quiet},
+          {"slow_every", slow_every}, {"slow_order", slow_order}, {"w_slow", w_slow}, {"slow_quiet", slow_quiet}};
 }
 
 double NabDetector::score(double x, std::int64_t ts) {
@@ -130,12 +135,14 @@ double NabDetector::score(double x, std::int64_t ts) {
       grid_lo_ = lo - pad;
       grid_hi_ = hi + pad;
     }
-    int bin;
-    const int B = p.ctx_bins;
-    if (grid_hi_ <= grid_lo_) bin = x > grid_hi_ ? B + 1 : (x < grid_lo_ ? 0 : 1);
-    else if (x < grid_lo_) bin = 0;
-    else if (x > grid_hi_) bin = B + 1;
-    else bin = 1 + std::min(B - 1, static_cast<int>(B * (x - grid_lo_) / (grid_hi_ - grid_lo_)));
+    auto bin_of = [&](double v) {
+      const int B = p.ctx_bins;
+      if (grid_hi_ <= grid_lo_) return v > grid_hi_ ? B + 1 : (v < grid_lo_ ? 0 : 1);
+      if (v < grid_lo_) return 0;
+      if (v > grid_hi_) return B + 1;
+      return 1 + std::min(B - 1, static_cast<int>(B * (v - grid_lo_) / (grid_hi_ - grid_lo_)));
+    };
+    const int bin = bin_of(x);
     for (int k = static_cast<int>(ctx_hist_.size()) - 1; k > 0; --k) ctx_hist_[k] = ctx_hist_[k - 1];
     ctx_hist_[0] = static_cast<std::uint8_t>(bin);
     // Every order 1..ctx_order: the n-gram of the latest bins, hashed into one bitset.
@@ -163,6 +170,32 @@ double NabDetector::score(double x, std::int64_t ts) {
         since_tod_novel_ = 0;
       } else if (since_tod_novel_ < 0xffffffffu) {
         ++since_tod_novel_;
+      }
+    }
+    // Slow context: every slow_every points, the block's mean joins a sequence of its own; an
+    // order-slow_order sequence of block bins never seen before adds w_slow (scaled by its quiet).
+    if (p.slow_every > 0 && p.w_slow > 0) {
+      slow_sum_ += x;
+      if (++slow_count_ == static_cast<std::uint32_t>(p.slow_every)) {
+        const int sbin = bin_of(slow_sum_ / p.slow_every);
+        slow_sum_ = 0;
+        slow_count_ = 0;
+        for (int k = static_cast<int>(slow_hist_.size()) - 1; k > 0; --k) slow_hist_[k] = slow_hist_[k - 1];
+        slow_hist_[0] = static_cast<std::uint8_t>(sbin);
+        if (++slow_steps_ >= static_cast<std::uint32_t>(p.slow_order)) {
+          std::uint64_t sh = 1469598103934665603ull ^ 0x3c6ef372u;
+          for (int k = 0; k < p.slow_order; ++k) sh = (sh ^ slow_hist_[k]) * 1099511628211ull;
+          const std::uint32_t bit = static_cast<std::uint32_t>((sh ^ (sh >> 29)) % kCtxBits);
+          const bool snovel = !(ctx_seen_[bit / 64] >> (bit % 64) & 1u);
+          ctx_seen_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+          if (snovel) {
+            if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
+              ctx_score += p.w_slow * std::min(1.0, static_cast<double>(since_slow_novel_) / p.slow_quiet);
+            since_slow_novel_ = 0;
+          } else if (since_slow_novel_ < 0xffffffffu) {
+            ++since_slow_novel_;
+          }
+        }
       }
     }
     // Sequence score, added to the time-of-day one: the share of orders that are novel, scaled by how

@@ -42,6 +42,12 @@ struct NabParams {
   int ctx_tod = 1;
   double w_tod = 0.55;
   int tod_quiet = 1000;          // a time-of-day novelty scores fully only after this many points without one
+  // Slow context (the downsampling lesson of ARTime): the same sequence novelty over the means of
+  // `slow_every` points, so a changed shape longer than a few points is seen. 0 disables it.
+  int slow_every = 8;
+  int slow_order = 2;
+  double w_slow = 0.6;
+  int slow_quiet = 200;          // in slow steps
 
   static NabParams from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
   nlohmann::json to_json() const;
@@ -79,6 +85,12 @@ class NabDetector {
   double grid_lo_ = 0, grid_hi_ = 0;
   std::uint32_t since_novel_ = 0;
   std::uint32_t since_tod_novel_ = 0;
+  // Slow context state: the running sum of the current block, its count, and the last block bins.
+  double slow_sum_ = 0;
+  std::uint32_t slow_count_ = 0;
+  std::uint32_t slow_steps_ = 0;
+  std::uint32_t since_slow_novel_ = 0;
+  std::array<std::uint8_t, 8> slow_hist_{};
 };
 
 }  // namespace selfheal::detector

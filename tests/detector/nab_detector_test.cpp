@@ -97,6 +97,10 @@ TEST(NabDetector, ParamsRoundTripAndRefuseBadContextSettings) {
   EXPECT_EQ(back.ctx_tod, p.ctx_tod);
   EXPECT_DOUBLE_EQ(back.w_tod, p.w_tod);
   EXPECT_EQ(back.tod_quiet, p.tod_quiet);
+  EXPECT_EQ(back.slow_every, p.slow_every);
+  EXPECT_EQ(back.slow_order, p.slow_order);
+  EXPECT_DOUBLE_EQ(back.w_slow, p.w_slow);
+  EXPECT_EQ(back.slow_quiet, p.slow_quiet);
   auto j = p.to_json();
   j["ctx_order"] = 9;
   try {
@@ -141,4 +145,25 @@ TEST(NabDetector, TimeOfDayNoveltyScoresAFamiliarLevelAtAnUnusualHour) {
   }
   EXPECT_GE(with_time.score(100.0, ts), 0.5);
   EXPECT_LT(without_time.score(100.0), 0.5);
+}
+
+// Two levels in a pattern whose 8-point means are always half way (LHLHLHLH, LLHHLHLH, ...): every
+// raw transition is familiar, so only the slow context (sequences of 8-point means) can see a block
+// that is mostly high (HHHHHHHL). With it the block scores above the NAB threshold; without, not.
+TEST(NabDetector, SlowContextSeesAChangedShapeLongerThanAFewPoints) {
+  const double L = 10, H = 20;
+  const double pattern[16] = {L, H, L, H, L, H, L, H, L, L, H, H, L, H, L, H};
+  const double odd_block[8] = {H, H, H, H, H, H, H, L};
+  auto run = [&](const NabParams& p) {
+    NabDetector d(p);
+    for (int i = 0; i < 3200; ++i) d.score(pattern[i % 16]);
+    double best = 0;
+    for (double v : odd_block) best = std::max(best, d.score(v));
+    return best;
+  };
+  NabParams with_slow;
+  NabParams without_slow;
+  without_slow.slow_every = 0;
+  EXPECT_GE(run(with_slow), 0.5);
+  EXPECT_LT(run(without_slow), 0.5);
 }
