@@ -16,7 +16,8 @@ constexpr std::int64_t kSeenIdsTtlMs = 3'600'000;
 constexpr std::int64_t kPodWindowStaleMs = 120'000;
 constexpr double kSurgeRatio = 1.5;
 constexpr double kRetypeMargin = 1.0;
-constexpr std::int64_t kRefreshMs = 30'000;  // repeated alerts refresh a snapshot at most this often
+constexpr std::int64_t kRefreshMs = 30'000;
+constexpr std::int64_t kMaxCatchUpMs = 30'000;  // longest wait for callees' windows before deciding  // repeated alerts refresh a snapshot at most this often
 
 std::string key2(const std::string& a, const std::string& b) { return a + '\x1f' + b; }
 
@@ -146,6 +147,46 @@ double IncidentClassifier::latest_of(const std::string& service, const std::stri
     if (!std::isnan(v)) return v;
   }
   return kAbsent;
+}
+
+double IncidentClassifier::degradation(const std::string& service, std::string& sign) const {
+  // How far the service's latest window is outside its baseline, as a multiple of the baseline
+  // (0: within). Thresholds are wide (3x and an absolute floor) so noise never reads as a fault.
+  double worst = 0;
+  auto check = [&](const char* feature, double floor, const char* text) {
+    const double v = latest_of(service, "", feature);
+    const double base = baseline_of(service, feature);
+    if (std::isnan(v) || std::isnan(base)) return;
+    if (v < 3 * base || v < base + floor) return;
+    const double ratio = v / std::max(base, floor);
+    if (ratio > worst) { worst = ratio; sign = std::string(text); }
+  };
+  check("db_query_p95_s", 0.05, "db_query_p95_s is up");
+  check("error_ratio", 0.05, "error_ratio is up");
+  check("latency_p95_s", 0.2, "latency_p95_s is up");
+  const double pods = latest_of(service, "", "pods"), ready = latest_of(service, "", "pods_ready");
+  if (!std::isnan(pods) && !std::isnan(ready) && pods > 0 && ready < pods * 0.5 && worst < 5) {
+    worst = 5;
+    sign = "pods are not ready";
+  }
+  return worst;
+}
+
+bool IncidentClassifier::callees_caught_up(const Tracked& t) const {
+  // The culprit is told from its victims by the callees' own windows: wait (boundedly) until the
+  // windows of the root's callees cover the time its first signal moved. Windows of services
+  // close at different moments (log windows show a change a scrape interval before metrics do).
+  TimeMs first = 0;
+  for (const auto& [k, o] : t.observations)
+    if (o.service == t.incident.service && (first == 0 || o.first_ts < first)) first = o.first_ts;
+  if (first == 0) return true;
+  for (const auto& callee : opt_.graph.callees(t.incident.service)) {
+    auto it = latest_.find(callee + '\x1f' + "" + '\x1f' + "metrics");
+    // A scrape at time T reports the interval before T and lands in the windows ending after T,
+    // so the window that shows the callee at `first` ends strictly later.
+    if (it != latest_.end() && it->second.end <= first) return false;
+  }
+  return true;
 }
 
 bool IncidentClassifier::service_in_active_incident(const std::string& service) const {
@@ -318,12 +359,10 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
         break;
       case Category::Database: p.database = true; break;
       case Category::NewTemplates: p.new_templates = true; break;
-      case Category::Requests: {
-        double ref = std::isnan(o.expected) ? baseline_of(o.service, o.signal) : o.expected;
-        if (!std::isnan(o.peak) && !std::isnan(ref) && ref > 0) p.rps_ratio = o.peak / ref;
-        else if (!std::isnan(o.peak)) p.rps_ratio = kSurgeRatio;  // flagged as up with no baseline known
+      case Category::Requests:
+        // Traffic is judged on whole-service windows below: a pod's request rate also jumps when
+        // its siblings stop serving (the load is split over fewer ready pods).
         break;
-      }
       case Category::Logs:
       case Category::Other: break;
     }
@@ -423,14 +462,18 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     for (const auto& [other, prof] : profiles) calls_affected = calls_affected || opt_.graph.calls_transitively(svc, other);
     if (calls_affected) surging.push_back(svc);
   }
-  bool any_hard_cause = false;  // memory, restarts or readiness: not what a surge does
+  // Containers restarting: not what a surge does. (Memory growth, unready pods, slow queries and
+  // saturated CPU downstream are what five times the traffic does to a fleet sized for one.)
+  bool any_hard_cause = false;
   for (const auto& [s, p] : profiles) {
     if (!std::isnan(p.rps_ratio) && p.rps_ratio >= kSurgeRatio) surging.push_back(s);
     if (p.own_cause()) own_cause.push_back(s);
     if (p.database && is_db(s)) database.push_back(s);
-    // A slow database under a traffic surge is a consequence of the load, not a competing cause.
-    any_hard_cause = any_hard_cause || p.memory || p.restarts || p.not_ready;
+    any_hard_cause = any_hard_cause || p.restarts;
   }
+  // Traffic enters at the entry points (services nobody in the graph calls); an internal service's
+  // rate rises on its own only through retries or load shifting, which is not a surge.
+  std::erase_if(surging, [&](const std::string& s) { return !opt_.graph.callers(s).empty(); });
   std::string root;
   std::string why;
   if (!surging.empty() && !any_hard_cause) {
@@ -458,7 +501,42 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
       }
     }
   }
+  // Follow the call graph down while a callee of the chosen root is itself degraded right now
+  // (its latest window far outside its baseline): a caller that only waits on a broken callee is a
+  // victim, and the culprit's own windows often move before its alerts fire (rules hold for 30 s+).
+  // Not for a surge (the callees are loaded by it) nor for a root whose containers restart.
+  const bool surge_root = !surging.empty() && !any_hard_cause;
+  if (!surge_root) {
+    std::set<std::string> visited{root};
+    for (int depth = 0; depth < 8; ++depth) {
+      auto pit = profiles.find(root);
+      if (pit != profiles.end() && (pit->second.restarts || pit->second.crash)) break;
+      std::string next;
+      double worst = 0;
+      std::string what;
+      for (const auto& callee : opt_.graph.callees(root)) {
+        if (visited.count(callee)) continue;
+        std::string sign;
+        const double d = degradation(callee, sign);
+        if (d > worst) { worst = d; next = callee; what = sign; }
+      }
+      if (next.empty()) break;
+      visited.insert(next);
+      why = root + " waits on " + next + ", whose own " + what + " (its callees are healthy)";
+      root = next;
+    }
+  }
   Profile& p = profiles[root];
+  // The culprit's current windows count as its own evidence even before its alerts arrive.
+  {
+    auto up = [&](const char* feature, double floor) {
+      const double v = latest_of(root, "", feature), base = baseline_of(root, feature);
+      return !std::isnan(v) && !std::isnan(base) && v >= 3 * base && v >= base + floor;
+    };
+    if (up("db_query_p95_s", 0.05)) p.database = true;
+    if (up("error_ratio", 0.05)) p.errors = true;
+    if (up("latency_p95_s", 0.2)) p.latency = true;
+  }
 
   auto hint = [&](const char* type) { return 2.0 * (p.hints.count(type) ? p.hints[type] : 0); };
   const bool resource = p.memory || p.cpu || p.restarts || p.not_ready || p.database;
@@ -748,7 +826,7 @@ std::vector<Incident> IncidentClassifier::on_result(const ActionResult& r) {
 std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
   now_ = std::max(now_, now);
   for (auto& [id, t] : incidents_) {
-    if (!t.published && t.publish_at <= now_) {
+    if (!t.published && t.publish_at <= now_ && (callees_caught_up(t) || now_ >= t.publish_at + kMaxCatchUpMs)) {
       classify(t, now_);
       t.published = true;
       t.incident.opened_at = now_;

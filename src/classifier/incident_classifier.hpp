@@ -114,6 +114,8 @@ class IncidentClassifier {
   double baseline_of(const std::string& service, const std::string& feature) const;
   double latest_of(const std::string& service, const std::string& pod, const std::string& feature) const;
   bool service_in_active_incident(const std::string& service) const;
+  double degradation(const std::string& service, std::string& sign) const;
+  bool callees_caught_up(const Tracked& t) const;
   void note(Tracked& t, TimeMs ts, std::string text);
   std::vector<Incident> flush();
 

@@ -6,6 +6,8 @@
 // to normal. Threading: one executor thread.
 #include "classifier/services.hpp"
 
+#include <map>
+
 #include "classifier/incident_classifier.hpp"
 #include "contracts/topics.hpp"
 #include "core/config.hpp"
@@ -80,12 +82,28 @@ class IncidentClassifierService final : public EventService {
  private:
   void publish(std::vector<Incident> snapshots) {
     for (Incident& i : snapshots) {
-      if (i.revision == 1)
+      if (i.revision == 1) {
         log::info(kName, "{} opened: {} ({}, {})", i.id, i.title, to_string(i.type), to_string(i.severity));
+        ctx().metrics
+            .counter("selfheal_incidents_opened_total", "Incidents opened, by type and root-cause service at opening",
+                     {{"type", std::string(to_string(i.type))}, {"service", i.service}})
+            .inc();
+      }
+      // Count each transition into resolved once (a reopened incident that resolves again counts again).
+      auto [it, fresh] = last_status_.try_emplace(i.id, i.status);
+      if (i.status == IncidentStatus::Resolved && (fresh || it->second != IncidentStatus::Resolved))
+        ctx().metrics
+            .counter("selfheal_incidents_resolved_total", "Incidents resolved, by type",
+                     {{"type", std::string(to_string(i.type))}})
+            .inc();
+      it->second = i.status;
       snapshots_->inc();
       emit(topics::kIncidents, std::move(i));
     }
     duplicates_->inc(static_cast<double>(classifier_->duplicates_ignored()) - duplicates_->value());
+    // Bounded memory on a long run: forget resolved incidents once there are many.
+    if (last_status_.size() > 10'000)
+      std::erase_if(last_status_, [](const auto& e) { return e.second == IncidentStatus::Resolved; });
     active_->set(static_cast<double>(classifier_->active_incidents()));
   }
 
@@ -94,6 +112,7 @@ class IncidentClassifierService final : public EventService {
   Counter* snapshots_ = nullptr;
   Counter* duplicates_ = nullptr;
   Gauge* active_ = nullptr;
+  std::map<std::string, IncidentStatus> last_status_;  // incident id -> status of its last snapshot
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "contracts/topics.hpp"
 #include "core/clock.hpp"
 #include "runtime/executor.hpp"
+#include "sim/scenario.hpp"
 
 namespace selfheal::eval {
 
@@ -48,6 +49,18 @@ RunRecord run_scenario(const ScenarioRun& run) {
 
   RunRecord rec;
   rec.scenario = std::filesystem::path(run.scenario_path).filename().string();
+  // The classifier knows the cluster's real call graph (in production: from the service mesh or
+  // the SRE's config), so it is configured with the scenario's.
+  std::string edges;
+  for (const auto& svc : sim::load_scenario_file(run.scenario_path).services) {
+    std::string callees;
+    for (const auto& c : svc.calls) {
+      rec.calls[svc.name].push_back(c.service);
+      callees += (callees.empty() ? "" : "|") + c.service;
+    }
+    if (!callees.empty()) edges += (edges.empty() ? "" : ",") + svc.name + "->" + callees;
+  }
+  if (!edges.empty()) overrides.insert(overrides.begin(), "incident_classifier.call_graph=" + edges);
   {
     App app(Config::load(config_schema(), "", overrides, /*use_environment=*/false), {});
     app.start();

@@ -34,12 +34,34 @@ double absolute_floor(const std::string& feature) {
 const std::vector<std::string> kHealthSignals = {"latency_p95_s", "error_ratio", "memory_utilization_max",
                                                  "cpu_utilization_mean", "db_query_p95_s", "pods_not_ready"};
 
-bool matches(const Incident& i, const FaultLabel& f) {
+bool matches(const Incident& i, const FaultLabel& f) { return incident_matches(i, f); }
+
+}  // namespace
+
+bool calls_transitively(const RunRecord& run, const std::string& caller, const std::string& callee) {
+  std::set<std::string> seen;
+  std::vector<std::string> stack{caller};
+  while (!stack.empty()) {
+    std::string s = stack.back();
+    stack.pop_back();
+    auto it = run.calls.find(s);
+    if (it == run.calls.end()) continue;
+    for (const auto& c : it->second) {
+      if (c == callee) return true;
+      if (seen.insert(c).second) stack.push_back(c);
+    }
+  }
+  return false;
+}
+
+bool incident_matches(const Incident& i, const FaultLabel& f) {
   TimeMs end = (f.end > 0 ? f.end : f.start) + kMatchGrace;
   if (i.opened_at < f.start || i.opened_at > end) return false;
   if (i.service == f.service) return true;
   return std::find(i.affected_services.begin(), i.affected_services.end(), f.service) != i.affected_services.end();
 }
+
+namespace {
 
 bool in_fault(const RunRecord& run, TimeMs t) {
   for (const auto& f : run.faults) {
@@ -204,6 +226,7 @@ std::vector<FaultOutcome> score_baseline(const RunRecord& run, int* false_alerts
     for (std::size_t k = 0; k < episodes.size(); ++k) {
       const auto& e = episodes[k];
       if (e.fired_at < f.start || e.fired_at > end) continue;
+      if (e.service != f.service && !calls_transitively(run, e.service, f.service)) continue;
       used[k] = true;
       if (!first || e.fired_at < first->fired_at) first = &e;
     }

@@ -22,7 +22,11 @@ struct RunRecord {
   std::vector<RemediationAction> actions;
   std::vector<FeatureWindow> service_windows;  // metrics windows of whole services (pod empty)
   std::map<std::string, std::vector<TimeMs>> oom_kills;  // service -> times of OOM kills
+  std::map<std::string, std::vector<std::string>> calls;  // the scenario's call graph: caller -> callees
 };
+
+// Whether `caller` calls `callee` directly or through other services in the run's call graph.
+bool calls_transitively(const RunRecord& run, const std::string& caller, const std::string& callee);
 
 // Which signals say a service is healthy, and the band each must be back in.
 struct HealthBand {
@@ -73,6 +77,8 @@ inline constexpr TimeMs kMatchGrace = 5 * 60 * 1000;
 // Health must hold this long to count as recovered.
 inline constexpr TimeMs kRecoveryHold = 60 * 1000;
 
+bool incident_matches(const Incident& i, const FaultLabel& f);
+
 // The normal band of each health signal of each service, learned from the windows before the
 // first fault starts.
 std::map<std::string, std::vector<HealthBand>> learn_bands(const RunRecord& run);
@@ -81,7 +87,10 @@ std::map<std::string, std::vector<HealthBand>> learn_bands(const RunRecord& run)
 // remediation (for the leak lead time: when the first OOM kill would have come); may be null.
 std::vector<FaultOutcome> score_faults(const RunRecord& run, const RunRecord* no_remediation);
 // Baseline outcomes: static rules with for: 5m on `baseline_run` (remediation off: only
-// Kubernetes' own OOM and liveness restarts act).
+// Kubernetes' own OOM and liveness restarts act). An alert episode matches a fault the way an
+// incident does: it fired within the fault's match window on the fault's service or on one of its
+// (transitive) callers, which are the services an incident would list as affected. Every other
+// episode is a false alert, counted like our false incidents.
 std::vector<FaultOutcome> score_baseline(const RunRecord& baseline_run, int* false_alerts);
 
 // Incidents that match no fault; executed actions that were unnecessary or harmful (on a false

@@ -48,12 +48,14 @@ class Parser {
 
   PlaybookStep parse_step(const YAML::Node& n, const std::string& where) const {
     if (!n.IsMap()) fail(where, "expected a map with an 'action', got " + node_text(n));
-    static const std::set<std::string> known = {"action", "pod", "replicas", "by", "verify_within", "message"};
+    static const std::set<std::string> known = {"action",        "pod",     "replicas",          "by",
+                                                "verify_within", "message", "target_utilization", "include_saturated"};
     for (const auto& kv : n) {
       std::string key = kv.first.as<std::string>();
       if (!known.count(key))
         fail(where, "unknown field '" + key +
-                        "' (known: action, pod, replicas, by, verify_within, message)");
+                        "' (known: action, pod, replicas, by, target_utilization, include_saturated, verify_within, "
+                        "message)");
     }
     PlaybookStep step;
     if (!n["action"]) fail(where, "field 'action' is missing");
@@ -79,8 +81,32 @@ class Parser {
       step.by = parse_int(n["by"], where, "by");
       if (*step.by == 0) fail(where, "field 'by': must not be 0");
     }
-    if (scale && step.replicas.has_value() == step.by.has_value())
-      fail(where, "scale_deployment needs exactly one of 'replicas' (to N) or 'by' (+K)");
+    if (n["target_utilization"]) {
+      if (!scale) fail(where, "field 'target_utilization' applies only to scale_deployment");
+      std::string t = node_text(n["target_utilization"]);
+      double v = 0;
+      bool percent = !t.empty() && t.back() == '%';
+      try {
+        std::size_t used = 0;
+        v = std::stod(percent ? t.substr(0, t.size() - 1) : t, &used);
+        if (used != t.size() - (percent ? 1 : 0)) v = -1;
+      } catch (...) {
+        v = -1;
+      }
+      if (percent) v /= 100.0;
+      if (!(v >= 0.1 && v <= 1.0))
+        fail(where, "field 'target_utilization': '" + t + "' is not a CPU utilisation between 10% and 100% (e.g. 60%)");
+      step.target_utilization = v;
+    }
+    if (n["include_saturated"]) {
+      if (!scale) fail(where, "field 'include_saturated' applies only to scale_deployment");
+      std::string b = node_text(n["include_saturated"]);
+      if (b != "true" && b != "false") fail(where, "field 'include_saturated': '" + b + "' is not true or false");
+      step.include_saturated = b == "true";
+    }
+    const int sizing = step.replicas.has_value() + step.by.has_value() + step.target_utilization.has_value();
+    if (scale && sizing != 1)
+      fail(where, "scale_deployment needs exactly one of 'replicas' (to N), 'by' (+K) or 'target_utilization' (fit the load)");
     if (n["verify_within"]) {
       std::string d = node_text(n["verify_within"]);
       if (!n["verify_within"].IsScalar() || !parse_duration_ms(d, step.verify_within_ms) || step.verify_within_ms <= 0)
@@ -200,6 +226,9 @@ std::string describe(const PlaybookStep& step) {
   std::string s(to_string(step.action));
   if (step.replicas) s += " to " + std::to_string(*step.replicas);
   if (step.by) s += (*step.by > 0 ? " by +" : " by ") + std::to_string(*step.by);
+  if (step.target_utilization)
+    s += " to fit the load at " + std::to_string(static_cast<int>(*step.target_utilization * 100 + 0.5)) + "% CPU";
+  if (step.include_saturated) s += " (and saturated services of the incident)";
   return s;
 }
 

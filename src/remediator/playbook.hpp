@@ -24,6 +24,13 @@ struct PlaybookStep {
   ActionKind action = ActionKind::NotifyOnly;
   std::optional<int> replicas;        // scale_deployment: scale to exactly this many
   std::optional<int> by;              // scale_deployment: add this many (may be negative)
+  // scale_deployment: size the deployment for its measured load, like a HorizontalPodAutoscaler
+  // in one step: replicas = ceil(current x CPU utilisation / target). A saturated service (CPU
+  // utilisation at the limit) hides its true demand, so it at least doubles.
+  std::optional<double> target_utilization;
+  // scale_deployment: also size every other service of the incident that is CPU-saturated (a
+  // surge arriving at the front door saturates the services it calls too).
+  bool include_saturated = false;
   PodSelector pod = PodSelector::IncidentOrWorst;
   std::int64_t verify_within_ms = 0;  // 0: the remediator's default deadline
   std::string message;                // notify_only: what to tell the humans

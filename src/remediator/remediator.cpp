@@ -3,6 +3,8 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "contracts/feature_names.hpp"
 #include "contracts/topics.hpp"
@@ -301,6 +303,7 @@ void Remediator::on_action(const RemediationAction& a) {
 
 void Remediator::on_features(const FeatureWindow& w) {
   if (w.source != FeatureSource::Metrics || !w.pod.empty()) return;
+  latest_windows_[w.service] = w;
   recovery_.observe(w, !service_under_incident(w.service));
   TimeMs now = ctx().clock.now();
   for (auto& [id, run] : runs_) {
@@ -407,6 +410,56 @@ void Remediator::take_step(Run& run, const PlaybookStep& step, TimeMs now) {
     return;
   }
   decide(&run, action, &step, now, /*approved=*/false);
+  if (step.action == ActionKind::ScaleDeployment && step.include_saturated) scale_saturated_services(run, step, now);
+}
+
+constexpr double kSaturatedUtilization = 0.85;  // CPU mean at or above this: the service is saturated
+
+int Remediator::replicas_for_load(const std::string& service, int current, double target, std::string& why) const {
+  auto it = latest_windows_.find(service);
+  double util = it == latest_windows_.end() ? kAbsent : it->second.get(feature_names::kCpuUtilMean);
+  if (is_absent(util)) {
+    why = "no CPU measurement of " + service + " yet: +1 replica";
+    return current + 1;
+  }
+  int fit = static_cast<int>(std::ceil(current * util / target - 1e-9));
+  int desired = std::max(current + 1, fit);
+  char buf[160];
+  if (util >= kSaturatedUtilization) {
+    // CPU is capped at the limit: the true demand is higher than measured, so at least double.
+    desired = std::max(desired, 2 * current);
+    std::snprintf(buf, sizeof buf, "CPU at %.0f%% of limit on %d pods (saturated, demand unknown): at least double",
+                  util * 100, current);
+  } else {
+    std::snprintf(buf, sizeof buf, "CPU at %.0f%% of limit on %d pods, %d pods bring it to %.0f%%", util * 100, current,
+                  desired, util * current / desired * 100);
+  }
+  why = buf;
+  return desired;
+}
+
+void Remediator::scale_saturated_services(Run& run, const PlaybookStep& step, TimeMs now) {
+  for (const auto& service : run.incident.affected_services) {
+    if (service == run.incident.service) continue;
+    auto it = latest_windows_.find(service);
+    if (it == latest_windows_.end()) continue;
+    double util = it->second.get(feature_names::kCpuUtilMean);
+    if (is_absent(util) || util < kSaturatedUtilization) continue;
+    RemediationAction action;
+    action.id = next_id();
+    action.ts = now;
+    action.incident_id = run.incident.id;
+    action.service = service;
+    action.kind = ActionKind::ScaleDeployment;
+    action.namespace_name = run.incident.namespace_name;
+    action.target = service;
+    action.playbook = run.playbook->name;
+    action.step = static_cast<int>(run.next_step - 1);
+    action.reason = std::string(to_string(run.incident.type)) + " on " + run.incident.service + ": playbook " +
+                    run.playbook->name + " " + run.step_in_flight + ", for " + service +
+                    ", a service of the incident whose CPU is saturated too";
+    decide(nullptr, action, &step, now, /*approved=*/false, run.key);
+  }
 }
 
 bool Remediator::read_cluster(const std::string& ns, const std::string& deployment, ClusterSnapshot& out,
@@ -423,9 +476,10 @@ bool Remediator::read_cluster(const std::string& ns, const std::string& deployme
   return true;
 }
 
-void Remediator::decide(Run* run, RemediationAction action, const PlaybookStep* step, TimeMs now, bool approved) {
+void Remediator::decide(Run* run, RemediationAction action, const PlaybookStep* step, TimeMs now, bool approved,
+                        const std::string& run_key_override) {
   ProposedAction p;
-  p.run_key = run ? run->key : "manual:" + action.id;
+  p.run_key = run ? run->key : !run_key_override.empty() ? run_key_override : "manual:" + action.id;
   p.incident_id = action.incident_id;
   p.service = action.service;
   p.namespace_name = action.namespace_name;
@@ -481,7 +535,11 @@ void Remediator::decide(Run* run, RemediationAction action, const PlaybookStep* 
       p.pod = pod;
     } else if (action.kind == ActionKind::ScaleDeployment) {
       p.current_replicas = snapshot.deployment.replicas;
-      if (run && step && !approved) {
+      if (step && !approved && step->target_utilization) {
+        std::string sizing;
+        p.desired_replicas = replicas_for_load(action.service, p.current_replicas, *step->target_utilization, sizing);
+        notes += (notes.empty() ? "" : "; ") + sizing;
+      } else if (run && step && !approved) {
         p.desired_replicas = step->replicas ? *step->replicas : p.current_replicas + step->by.value_or(0);
       } else {
         p.desired_replicas = action.replicas;  // approved or manual: what was asked
@@ -624,6 +682,21 @@ void Remediator::publish(RemediationAction action) {
       .counter("selfheal_remediator_decisions_total", "Remediation decisions published, by status",
                {{"status", std::string(to_string(action.status))}})
       .inc();
+  const char* outcome = nullptr;
+  switch (action.status) {
+    case ActionStatus::Succeeded: outcome = "succeeded"; break;
+    case ActionStatus::Failed: outcome = "failed"; break;
+    case ActionStatus::Skipped:
+    case ActionStatus::Rejected: outcome = "skipped"; break;
+    case ActionStatus::Pending: outcome = "pending"; break;
+    case ActionStatus::DryRun: outcome = "dry_run"; break;
+    default: break;  // executing / approved are steps on the way to one of the above
+  }
+  if (outcome)
+    ctx().metrics
+        .counter("selfheal_remediation_actions_total", "Remediation actions by kind and outcome (each decision once)",
+                 {{"kind", std::string(to_string(action.kind))}, {"outcome", outcome}})
+        .inc();
   if (action.status == ActionStatus::Skipped) {
     std::string guardrail = action.reason.substr(0, action.reason.find(':'));
     ctx().metrics

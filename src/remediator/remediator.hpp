@@ -105,7 +105,12 @@ class Remediator final : public EventService {
   void drive(Run& run, TimeMs now);
   void take_step(Run& run, const PlaybookStep& step, TimeMs now);
   // Guardrails, cluster read, then approval or execution. `run` is null for manual requests.
-  void decide(Run* run, RemediationAction action, const PlaybookStep* step, TimeMs now, bool approved);
+  void decide(Run* run, RemediationAction action, const PlaybookStep* step, TimeMs now, bool approved,
+              const std::string& run_key_override = {});
+  // Replicas that fit `service`'s measured CPU load at `target` utilisation (see PlaybookStep).
+  int replicas_for_load(const std::string& service, int current, double target, std::string& why) const;
+  // include_saturated: the other services of the incident whose CPU is saturated get sized too.
+  void scale_saturated_services(Run& run, const PlaybookStep& step, TimeMs now);
   void execute(Run* run, RemediationAction action, const ProposedAction& proposed, TimeMs now);
   K8sResult call_kubernetes(const RemediationAction& action, TimeMs now);
   bool read_cluster(const std::string& ns, const std::string& deployment, ClusterSnapshot& out, std::string& error);
@@ -131,6 +136,7 @@ class Remediator final : public EventService {
   std::map<std::string, Run> runs_;                 // by incident id: the current run
   std::set<std::string> issued_ids_;                // action ids this remediator published
   std::map<std::string, const PlaybookStep*> held_steps_;  // pending action id -> its step
+  std::map<std::string, FeatureWindow> latest_windows_;    // service -> its latest metrics window
 
   Counter* duplicate_snapshots_ = nullptr;
   Histogram* kubernetes_seconds_ = nullptr;

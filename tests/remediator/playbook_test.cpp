@@ -20,16 +20,18 @@ using V = std::vector<std::string>;
 
 TEST(Playbooks, DefaultsMapEveryIncidentTypeToItsSteps) {
   PlaybookSet set = PlaybookSet::defaults();
-  EXPECT_EQ(steps_of(set, IncidentType::MemoryLeak), (V{"delete_pod", "rollout_restart"}));
-  EXPECT_EQ(steps_of(set, IncidentType::CpuSaturation), (V{"scale_deployment by +1", "scale_deployment by +1"}));
-  EXPECT_EQ(steps_of(set, IncidentType::TrafficSurge), (V{"scale_deployment by +2"}));
+  EXPECT_EQ(steps_of(set, IncidentType::MemoryLeak), (V{"rollout_restart", "notify_only"}));
+  EXPECT_EQ(steps_of(set, IncidentType::CpuSaturation),
+            (V{"scale_deployment to fit the load at 60% CPU", "scale_deployment to fit the load at 60% CPU"}));
+  EXPECT_EQ(steps_of(set, IncidentType::TrafficSurge),
+            (V{"scale_deployment to fit the load at 60% CPU (and saturated services of the incident)",
+               "scale_deployment to fit the load at 60% CPU (and saturated services of the incident)"}));
   EXPECT_EQ(steps_of(set, IncidentType::CrashLoop), (V{"rollout_restart", "notify_only"}));
   EXPECT_EQ(steps_of(set, IncidentType::BadState), (V{"clear_state", "rollout_restart"}));
   EXPECT_EQ(steps_of(set, IncidentType::ErrorBurst), (V{"rollout_restart", "notify_only"}));
   EXPECT_EQ(steps_of(set, IncidentType::DbLatency), (V{"notify_only"}));
   EXPECT_EQ(steps_of(set, IncidentType::DependencyOutage), (V{"notify_only"}));
   EXPECT_EQ(steps_of(set, IncidentType::Unknown), (V{"notify_only"}));
-  EXPECT_EQ(set.for_type(IncidentType::MemoryLeak).steps[0].pod, PodSelector::IncidentOrWorst);
   EXPECT_EQ(set.for_type(IncidentType::MemoryLeak).steps[0].verify_within_ms, 3 * 60 * 1000);
 }
 

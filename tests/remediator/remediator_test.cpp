@@ -24,10 +24,88 @@ constexpr TimeMs kT0 = 1'800'000'000'000;
 constexpr TimeMs kSec = 1000;
 constexpr TimeMs kMin = 60 * kSec;
 
+// The mechanics below (guardrails, approvals, verification, escalation) are tested on fixed
+// playbooks with one-replica steps, so they do not move when the shipped defaults are tuned; the
+// defaults themselves are tested in playbook_test.cpp and by the load-sizing tests at the end.
+const char* const kMechanicsPlaybooks = R"(
+version: 1
+playbooks:
+  - name: memory-leak
+    incident_type: memory_leak
+    description: Replace the leaking pod; if memory keeps climbing, restart the whole deployment.
+    steps:
+      - action: delete_pod
+        pod: incident
+        verify_within: 3m
+      - action: rollout_restart
+        verify_within: 5m
+  - name: cpu-saturation
+    incident_type: cpu_saturation
+    description: Add capacity one replica at a time.
+    steps:
+      - action: scale_deployment
+        by: 1
+        verify_within: 2m
+      - action: scale_deployment
+        by: 1
+        verify_within: 3m
+  - name: traffic-surge
+    incident_type: traffic_surge
+    description: Absorb the surge with two more replicas.
+    steps:
+      - action: scale_deployment
+        by: 2
+        verify_within: 3m
+  - name: crash-loop
+    incident_type: crash_loop
+    description: Restart the deployment once; a crash loop that survives a restart needs a human.
+    steps:
+      - action: rollout_restart
+        verify_within: 3m
+      - action: notify_only
+        message: crash loop survived a rollout restart; likely a bad release or config, roll back by hand
+  - name: bad-state
+    incident_type: bad_state
+    description: Clear the poisoned cache / wedged worker through the service's hook, then restart.
+    steps:
+      - action: clear_state
+        verify_within: 2m
+      - action: rollout_restart
+        verify_within: 3m
+  - name: error-burst
+    incident_type: error_burst
+    description: Restart once (transient state); errors that survive it need a human.
+    steps:
+      - action: rollout_restart
+        verify_within: 3m
+      - action: notify_only
+        message: errors persist after a rollout restart; check the latest change
+  - name: db-latency
+    incident_type: db_latency
+    description: Tell a human; no automatic action makes a slow database faster.
+    steps:
+      - action: notify_only
+        message: database latency is high; check slow queries, locks and the connection pool
+  - name: dependency-outage
+    incident_type: dependency_outage
+    description: Never act on an outage of something outside the cluster.
+    steps:
+      - action: notify_only
+        message: an external dependency is failing; no action in this cluster can fix it
+  - name: unknown
+    incident_type: unknown
+    description: An incident the classifier could not type is for a human.
+    steps:
+      - action: notify_only
+        message: incident of unknown type; no playbook applies
+)";
+
+PlaybookSet mechanics_playbooks() { return PlaybookSet::from_yaml(kMechanicsPlaybooks, "mechanics"); }
+
 // One remediator on a bus, driven by hand: publish inputs, tick the clock, read the audit trail.
 class Harness {
  public:
-  explicit Harness(RemediatorOptions options = quiet_options(), PlaybookSet playbooks = PlaybookSet::defaults())
+  explicit Harness(RemediatorOptions options = quiet_options(), PlaybookSet playbooks = mechanics_playbooks())
       : bus_({4, 65536}, &metrics_), clock_(kT0), config_(schema_),
         ctx_{bus_, clock_, config_, metrics_, nullptr, nullptr, "r1"} {
     auto fake = std::make_unique<testing::FakeKubernetes>();
@@ -81,6 +159,18 @@ class Harness {
     w.set(std::string(feature_names::kPodsReady), 3);
     w.set(std::string(feature_names::kMemoryUtilMax), 0.45);
     w.set(std::string(feature_names::kCpuUtilMean), 0.30);
+    bus_.publish(topics::kFeatures, w);
+    pump();
+  }
+  // One metrics window of `service` with the given CPU utilisation (fraction of the limit).
+  void cpu_window(const std::string& service, double cpu) {
+    FeatureWindow w;
+    w.id = "fw-" + std::to_string(++windows_);
+    w.start = clock_.now() - 10 * kSec;
+    w.end = clock_.now();
+    w.service = service;
+    w.set(std::string(feature_names::kCpuUtilMean), cpu);
+    w.set(std::string(feature_names::kLatencyP95), 1.5);
     bus_.publish(topics::kFeatures, w);
     pump();
   }
@@ -785,6 +875,59 @@ TEST(Remediator, KillSwitchFlipsThroughTheAdminRoute) {
   ASSERT_TRUE(res);
   EXPECT_NE(res->body.find("\"engaged\":false"), std::string::npos) << res->body;
   admin.stop();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shipped defaults: capacity steps sized for the measured load
+// ---------------------------------------------------------------------------------------------------
+
+TEST(RemediatorDefaults, CpuSaturationScalesToFitTheMeasuredLoad) {
+  Harness h(Harness::quiet_options(), PlaybookSet::defaults());
+  h.cpu_window("orders", 0.70);  // 3 pods at 70%: 4 pods bring it to 52%, under the 60% target
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  ASSERT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 4"});
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_NE(ok[0].reason.find("CPU at 70% of limit on 3 pods"), std::string::npos) << ok[0].reason;
+}
+
+TEST(RemediatorDefaults, SaturatedServiceAtLeastDoublesAndStepsOnWhileStillSaturated) {
+  Harness h(Harness::quiet_options(), PlaybookSet::defaults());
+  h.cpu_window("orders", 0.97);  // at the limit: the true demand is hidden
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  ASSERT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 6"});
+  // Still saturated when the 90 s verification runs out: the second step doubles again (capped at 10).
+  for (int i = 0; i < 10; ++i) {
+    h.advance(10 * kSec);
+    h.cpu_window("orders", 0.95);
+  }
+  ASSERT_EQ(calls_of(h).size(), 2u);
+  EXPECT_EQ(calls_of(h)[1], "scale_deployment shop/orders 10");  // 12 asked, capped by max_replicas
+}
+
+TEST(RemediatorDefaults, TrafficSurgeAlsoSizesTheSaturatedServicesOfTheIncident) {
+  Harness h(Harness::quiet_options(), PlaybookSet::defaults());
+  h.cpu_window("orders", 0.99);
+  h.cpu_window("payments", 0.90);  // saturated behind the entry service
+  h.cpu_window("search", 0.40);    // loaded but not saturated: left alone
+  auto inc = make_incident(IncidentType::TrafficSurge);
+  inc.affected_services = {"orders", "payments", "search"};
+  h.incident(inc);
+  EXPECT_EQ(calls_of(h), (std::vector<std::string>{"scale_deployment shop/orders 6", "scale_deployment shop/payments 6"}));
+}
+
+TEST(RemediatorDefaults, ActionsAreCountedByKindAndOutcome) {
+  Harness h(Harness::quiet_options(), PlaybookSet::defaults());
+  h.cpu_window("orders", 0.70);
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  h.incident(make_incident(IncidentType::DependencyOutage, "payments", "inc-2"));
+  const std::string text = h.metrics().render();
+  EXPECT_NE(text.find("selfheal_remediation_actions_total{kind=\"scale_deployment\",outcome=\"succeeded\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("selfheal_remediation_actions_total{kind=\"notify_only\",outcome=\"succeeded\"} 1"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace
