@@ -147,6 +147,21 @@ inline std::set<std::string> config_env_names() {
   return out;
 }
 
+// `selfheal config check` with exactly these environment variables (and an optional config file):
+// the configuration a container would start with is valid, types and all.
+inline CommandResult config_check(const std::map<std::string, std::string>& env, const std::string& config_file = "") {
+  std::vector<std::string> argv = {"env", "-i", "PATH=/usr/bin:/bin"};
+  for (const auto& [k, v] : env) argv.push_back(k + "=" + v);
+  argv.push_back(selfheal_binary());
+  argv.push_back("config");
+  argv.push_back("check");
+  if (!config_file.empty()) {
+    argv.push_back("--config");
+    argv.push_back(config_file);
+  }
+  return run(argv);
+}
+
 // The services `selfheal` can run as their own process: the "Run one service:" section of its help
 // text (the command table), in the order listed.
 inline std::vector<std::string> selfheal_services() {
