@@ -173,15 +173,17 @@ double IncidentClassifier::degradation(const std::string& service, std::string& 
 }
 
 bool IncidentClassifier::callees_caught_up(const Tracked& t) const {
-  // The culprit is told from its victims by the callees' own windows: wait (boundedly) until the
-  // windows of the root's callees cover the time its first signal moved. Windows of services
+  // The culprit is told from its victims by the other services' own windows: wait (boundedly)
+  // until the windows of every service related to the root cover the time its first signal moved. Windows of services
   // close at different moments (log windows show a change a scrape interval before metrics do).
   TimeMs first = 0;
   for (const auto& [k, o] : t.observations)
     if (o.service == t.incident.service && (first == 0 || o.first_ts < first)) first = o.first_ts;
   if (first == 0) return true;
-  for (const auto& callee : opt_.graph.callees(t.incident.service)) {
-    auto it = latest_.find(callee + '\x1f' + "" + '\x1f' + "metrics");
+  // Callees tell a victim from a culprit; callers tell a surge (traffic comes from upstream).
+  for (const auto& other : opt_.graph.services()) {
+    if (other == t.incident.service || !opt_.graph.related(other, t.incident.service)) continue;
+    auto it = latest_.find(other + '\x1f' + "" + '\x1f' + "metrics");
     // A scrape at time T reports the interval before T and lands in the windows ending after T,
     // so the window that shows the callee at `first` ends strictly later.
     if (it != latest_.end() && it->second.end <= first) return false;
@@ -540,13 +542,17 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
 
   auto hint = [&](const char* type) { return 2.0 * (p.hints.count(type) ? p.hints[type] : 0); };
   const bool resource = p.memory || p.cpu || p.restarts || p.not_ready || p.database;
+  const bool root_surging = std::find(surging.begin(), surging.end(), root) != surging.end();
   const bool upstream_surge = [&] {
     for (const auto& s : surging)
       if (s == root || opt_.graph.calls_transitively(s, root)) return true;
     return false;
   }();
   std::array<std::pair<IncidentType, double>, 8> scores = {{
-      {IncidentType::MemoryLeak, (p.memory ? 3 : 0) + (!std::isnan(p.tte_s) ? 2 : 0) + (p.oom ? 2 : 0) + hint("memory_leak")},
+      // Memory that grows with a surge at this very service is load (in-flight buffers), not a leak,
+      // unless the pods run out of memory.
+      {IncidentType::MemoryLeak, (p.memory ? 3 : 0) + (!std::isnan(p.tte_s) ? 2 : 0) + (p.oom ? 2 : 0) + hint("memory_leak") -
+                                     (surge_root && root_surging && !p.oom && !p.restarts ? 4 : 0)},
       {IncidentType::CrashLoop, (p.restarts ? 2 : 0) + (p.not_ready ? 2 : 0) + (p.crash ? 1 : 0) + hint("crash_loop") -
                                     (p.memory || p.oom ? 4 : 0)},
       {IncidentType::CpuSaturation, (p.cpu ? 3 : 0) + hint("cpu_saturation") - (upstream_surge ? 4 : 0)},
