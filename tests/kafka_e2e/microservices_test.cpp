@@ -199,6 +199,12 @@ bool all_faults_resolved(const Observed& seen, std::size_t min_faults) {
   return true;
 }
 
+bool any_incident_resolved(const Observed& seen) {
+  for (const auto& [id, inc] : seen.incidents)
+    if (inc.status == IncidentStatus::Resolved) return true;
+  return false;
+}
+
 bool any_action_succeeded(const Observed& seen) {
   for (const auto& a : seen.actions)
     if (a.status == ActionStatus::Succeeded) return true;
@@ -282,15 +288,19 @@ TEST(Microservices, DISABLED_SecondLogProcessorTakesOverWhenOneIsKilled) {
   expect_no_log_lost(seen);
 }
 
-// Disabled until it has been seen to pass reliably (see src/bus/README.md).
+// Disabled: the services recover, every fault ends resolved, no log is lost and no action runs
+// twice, but the simulation goes on for the 10 outage minutes (and the ~8 minutes the groups take to
+// rejoin) with nobody repairing, so the second fault is caught late and its side effects open a
+// third incident (seen: a crash loop on inventory). See src/bus/README.md.
 TEST(Microservices, DISABLED_ServicesRecoverAfterTheBrokerIsGoneForTenSeconds) {
   ASSERT_NE(binary(), nullptr);
   Microservices m("outage", /*count_logs=*/true);
   m.start_all();
-  // Right after the first repair, every broker goes down for 10 s of wall time (10 simulated
-  // minutes): producers keep their events, consumers and commits fail, groups expire.
-  Observed& before = m.observe(25s, [](const Observed& s) { return any_action_succeeded(s); });
-  ASSERT_TRUE(any_action_succeeded(before)) << m.logs();
+  // Once the first incident is resolved, every broker goes down for 10 s of wall time (10 simulated
+  // minutes, over the start of the second fault): producers keep their events, consumers and
+  // commits fail, group sessions expire.
+  Observed& before = m.observe(30s, [](const Observed& s) { return any_incident_resolved(s); });
+  ASSERT_TRUE(any_incident_resolved(before)) << m.logs();
   m.broker().write_line("down");
   ASSERT_NE(m.broker().wait_for_output("ok down", 5s), "");
   std::this_thread::sleep_for(10s);  // the outage itself: a duration, not a condition
