@@ -186,20 +186,39 @@ class PostgresStore::Connection {
 
   // A parameterised statement, prepared once per connection and cached by its SQL text.
   ResultPtr run(const std::string& sql, const std::vector<std::string>& params, std::uint32_t null_mask = 0) {
-    auto it = prepared_.find(sql);
-    if (it == prepared_.end()) {
-      std::string name = "s" + std::to_string(prepared_.size() + 1);
-      check(ResultPtr(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), &PQclear),
-            "preparing \"" + head(sql) + "\"");
-      it = prepared_.emplace(sql, std::move(name)).first;
-    }
-    std::vector<const char*> values(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i)
-      values[i] = (i < 32 && (null_mask >> i) & 1u) ? nullptr : params[i].c_str();
-    return check(ResultPtr(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                                          values.data(), nullptr, nullptr, 0),
+    const std::string& name = prepared(sql);
+    std::vector<const char*> values = c_values(params, null_mask);
+    return check(ResultPtr(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                                          nullptr, nullptr, 0),
                            &PQclear),
                  "running \"" + head(sql) + "\"");
+  }
+
+  // The writes in one round trip (libpq pipeline mode): they run as one implicit transaction that
+  // the closing Sync commits, or rolls back entirely if any statement fails. Throws like run().
+  void run_pipelined(const std::vector<const PostgresStore::WriteOp*>& ops) {
+    for (const auto* op : ops) prepared(*op->sql);  // (not inside the pipeline)
+    if (PQenterPipelineMode(conn_) != 1) throw failure(nullptr, "entering pipeline mode");
+    std::unique_ptr<PgError> first_error;
+    for (const auto* op : ops) {
+      std::vector<const char*> values = c_values(op->params, op->null_mask);
+      if (PQsendQueryPrepared(conn_, prepared_.find(*op->sql)->second.c_str(), static_cast<int>(values.size()),
+                              values.data(), nullptr, nullptr, 0) != 1)
+        throw failure(nullptr, "sending \"" + head(*op->sql) + "\"");
+    }
+    if (PQpipelineSync(conn_) != 1) throw failure(nullptr, "sending a pipeline sync");
+    // One result per statement (each followed by a null), then the sync's.
+    for (const auto* op : ops) {
+      ResultPtr r(PQgetResult(conn_), &PQclear);
+      if (!r) throw failure(nullptr, "reading the result of \"" + head(*op->sql) + "\"");
+      if (PQresultStatus(r.get()) == PGRES_FATAL_ERROR && !first_error)
+        first_error = std::make_unique<PgError>(failure(r.get(), "running \"" + head(*op->sql) + "\""));
+      while (PGresult* rest = PQgetResult(conn_)) PQclear(rest);
+    }
+    ResultPtr sync(PQgetResult(conn_), &PQclear);
+    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) throw failure(sync.get(), "ending the pipeline");
+    if (PQexitPipelineMode(conn_) != 1) throw failure(nullptr, "leaving pipeline mode");
+    if (first_error) throw *first_error;
   }
 
  private:
@@ -210,19 +229,41 @@ class PostgresStore::Connection {
     return sql.size() > 60 ? s + "..." : s;
   }
 
+  const std::string& prepared(const std::string& sql) {
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      std::string name = "s" + std::to_string(prepared_.size() + 1);
+      check(ResultPtr(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), &PQclear),
+            "preparing \"" + head(sql) + "\"");
+      it = prepared_.emplace(sql, std::move(name)).first;
+    }
+    return it->second;
+  }
+
+  static std::vector<const char*> c_values(const std::vector<std::string>& params, std::uint32_t null_mask) {
+    std::vector<const char*> values(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i)
+      values[i] = (i < 32 && (null_mask >> i) & 1u) ? nullptr : params[i].c_str();
+    return values;
+  }
+
   ResultPtr check(ResultPtr r, const std::string& what) {
     ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-    const char* state_field = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    throw failure(r.get(), what);
+  }
+
+  PgError failure(PGresult* r, const std::string& what) {
+    const char* state_field = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     std::string state = state_field ? state_field : "";
-    std::string msg = trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_));
+    std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
     if (msg.empty()) msg = trimmed(PQerrorMessage(conn_));
     // Lost or restarting server (class 08, admin shutdown, crash, cannot connect now), a resource
     // shortage (53) or a serialization conflict (40): worth retrying on a fresh connection. An
     // error libpq made itself (no SQLSTATE) means the link broke.
     const bool lost = broken() || state.empty() || state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 ||
                       state.rfind("53", 0) == 0 || state.rfind("40", 0) == 0;
-    throw PgError(target_ + ": " + what + ": " + msg, lost, state);
+    return PgError(target_ + ": " + what + ": " + msg, lost, state);
   }
 
   PGconn* conn_ = nullptr;
@@ -718,19 +759,13 @@ void PostgresStore::put_acknowledgement(const Acknowledgement& a) {
 
 bool PostgresStore::write_batch(Connection& c, const std::vector<const WriteOp*>& batch) {
   try {
-    c.exec("BEGIN");
-    for (const WriteOp* op : batch) c.run(*op->sql, op->params, op->null_mask);
-    c.exec("COMMIT");
+    c.run_pipelined(batch);
     return true;
   } catch (const PgError& e) {
     if (e.connection_lost) throw;
-    // The server refused one row for its content: find it by writing the rows one at a time
-    // (each its own transaction), keep the others, and drop only the refused ones, loudly.
-    try {
-      c.exec("ROLLBACK");
-    } catch (const PgError& r) {
-      if (r.connection_lost) throw;
-    }
+    // The server refused one row for its content (the batch was rolled back): find it by writing
+    // the rows one at a time (each its own transaction), keep the others, drop only the refused
+    // ones, loudly.
   }
   for (const WriteOp* op : batch) {
     try {

@@ -13,9 +13,12 @@
 // Recipe from ../shared/brief/FACTS.md: initdb refuses root, so as root the data directory is made
 // in a temp dir owned by `postgres` and initdb/pg_ctl run through `runuser -u postgres`; as any other
 // user they run directly. The server listens on 127.0.0.1 only, its unix socket is in the temp dir
-// (never /var/run/postgresql), fsync is off. The first server of a machine runs initdb into a cached
-// template ($TMPDIR/selfheal-pg15-template-<uid>, published by an atomic rename) and every server
-// copies it, because initdb costs ~1 s and each ctest case is its own process.
+// (never /var/run/postgresql), fsync is off. Data lives in /dev/shm when it has room (see tmp_base()).
+// The first server of a machine runs initdb into a cached template
+// (<base>/selfheal-pg15-template-<uid>, published by an atomic rename) and every server copies it,
+// because initdb costs 1-2 s and each ctest case is its own process.
+// A watchdog process stops the server and deletes the temp dir even if the test process is killed
+// (timeout, SIGKILL, crash), so no orphaned postgres outlives a failed run.
 // If /usr/lib/postgresql/15/bin is missing the error says to run scripts/bootstrap.sh; the test
 // FAILS then (CI installs Postgres, so a missing server is a real problem) unless the environment
 // sets SELFHEAL_ALLOW_MISSING_POSTGRES=1, which turns it into a skip.
@@ -27,9 +30,11 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -66,6 +71,7 @@ class PostgresServer {
       return;
     }
     if (!make_dirs()) return;
+    start_watchdog();
     if (!init_data_dir()) return;
     // A free port can be taken between probing and binding: try a few.
     for (int attempt = 0; attempt < 5; ++attempt) {
@@ -78,6 +84,11 @@ class PostgresServer {
     if (!root_.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(root_, ec);
+    }
+    if (watchdog_fd_ >= 0) {
+      ::close(watchdog_fd_);  // the watchdog wakes, finds nothing left to do and exits
+      int status = 0;
+      ::waitpid(watchdog_pid_, &status, 0);
     }
   }
   PostgresServer(const PostgresServer&) = delete;
@@ -147,7 +158,15 @@ class PostgresServer {
  private:
   static std::string bin(const char* tool) { return std::string(kBinDir) + "/" + tool; }
   static bool as_root() { return ::geteuid() == 0; }
+  // Where data directories go: SELFHEAL_PG_TMPDIR if set; else /dev/shm when it is a writable
+  // tmpfs with room (a server's files are ~40 MB; on a busy disk copying and CREATE DATABASE take
+  // seconds, in memory a tenth of that); else TMPDIR or /tmp.
   static std::string tmp_base() {
+    if (const char* t = std::getenv("SELFHEAL_PG_TMPDIR"); t != nullptr && *t != '\0') return t;
+    struct statvfs fs {};
+    if (::access("/dev/shm", W_OK | X_OK) == 0 && ::statvfs("/dev/shm", &fs) == 0 &&
+        static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize) > 1024.0 * 1024 * 1024)
+      return "/dev/shm";
     const char* t = std::getenv("TMPDIR");
     return (t != nullptr && *t != '\0') ? t : "/tmp";
   }
@@ -172,6 +191,35 @@ class PostgresServer {
       }
     }
     return true;
+  }
+
+  // A test killed by a signal or a timeout runs no destructor. So a detached shell waits on a pipe
+  // whose only writer is this process: when the process dies, for whatever reason, the pipe closes
+  // and the shell stops the server and deletes the temp dir. (The write end is close-on-exec, so
+  // programs the test starts do not keep it open.)
+  void start_watchdog() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    std::string stop = "'" + bin("pg_ctl") + "' -D '" + data_dir() + "' -m immediate -w -t 30 stop";
+    if (as_root()) stop = "/sbin/runuser -u postgres -- " + stop;
+    const std::string script = "read _unused; if [ -f '" + data_dir() + "/postmaster.pid' ]; then " + stop +
+                               "; fi; rm -rf '" + root_ + "'";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setsid();  // a Ctrl-C to the test's process group must not kill the watchdog first
+      ::dup2(fds[0], STDIN_FILENO);
+      int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) ::dup2(null, STDOUT_FILENO), ::dup2(null, STDERR_FILENO);
+      ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(fds[0]);
+    if (pid < 0) {
+      ::close(fds[1]);
+      return;
+    }
+    watchdog_fd_ = fds[1];
+    watchdog_pid_ = pid;
   }
 
   // Copies the cached initdb template into data_dir(), making the template first if needed.
@@ -231,7 +279,10 @@ class PostgresServer {
 
   // fork/exec with stdout+stderr captured (no shell: paths and SQL are passed as they are).
   std::pair<int, std::string> run(const std::vector<std::string>& argv) const {
-    std::string out_path = (root_.empty() ? tmp_base() : root_) + "/cmd-" + std::to_string(::getpid()) + ".out";
+    // Unique per call: tests may run psql from several threads at once.
+    static std::atomic<unsigned> calls{0};
+    std::string out_path = (root_.empty() ? tmp_base() : root_) + "/cmd-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(calls++) + ".out";
     pid_t pid = ::fork();
     if (pid < 0) return {-1, "fork failed"};
     if (pid == 0) {
@@ -272,6 +323,8 @@ class PostgresServer {
   int port_ = -1;
   bool running_ = false;
   bool missing_ = false;
+  int watchdog_fd_ = -1;
+  pid_t watchdog_pid_ = -1;
 };
 
 }  // namespace selfheal::testing
