@@ -832,7 +832,7 @@ std::vector<Incident> IncidentClassifier::on_result(const ActionResult& r) {
 std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
   now_ = std::max(now_, now);
   for (auto& [id, t] : incidents_) {
-    if (!t.published && t.publish_at <= now_ && (callees_caught_up(t) || now_ >= t.publish_at + kMaxCatchUpMs)) {
+    if (!t.published && t.publish_at <= now_ && (now_ >= t.publish_at + opt_.catch_up_max_ms || callees_caught_up(t))) {
       classify(t, now_);
       t.published = true;
       t.incident.opened_at = now_;

@@ -40,6 +40,9 @@ struct ClassifierOptions {
   int open_min_anomalies = 2;             // ... or this many within `confirm_window`
   std::int64_t confirm_window_ms = 60'000;
   std::int64_t decide_delay_ms = 10'000;
+  // After decide_delay, wait at most this long for the windows of every related service to cover
+  // the time the incident's first signal moved (0: decide on what is there).
+  std::int64_t catch_up_max_ms = 30'000;
   std::int64_t correlation_window_ms = 300'000;
   std::int64_t resolve_hold_ms = 120'000;
   std::int64_t reopen_window_ms = 600'000;

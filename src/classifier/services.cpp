@@ -34,6 +34,7 @@ classifier::ClassifierOptions options_from(const Config& c) {
   o.open_min_anomalies = static_cast<int>(c.integer("incident_classifier.open_min_anomalies"));
   o.confirm_window_ms = c.duration_ms("incident_classifier.confirm_window");
   o.decide_delay_ms = c.duration_ms("incident_classifier.decide_delay");
+  o.catch_up_max_ms = c.duration_ms("incident_classifier.catch_up_max");
   o.correlation_window_ms = c.duration_ms("incident_classifier.correlation_window");
   o.resolve_hold_ms = c.duration_ms("incident_classifier.resolve_hold");
   o.reopen_window_ms = c.duration_ms("incident_classifier.reopen_window");
@@ -140,6 +141,9 @@ void register_classifier_services(ServiceRegistry& r) {
               "How long weak evidence of a service waits for confirmation");
         s.add("incident_classifier.decide_delay", ConfigType::Duration, "10s",
               "Wait after an incident qualifies before publishing it, so signals moving together are weighed together");
+        s.add("incident_classifier.catch_up_max", ConfigType::Duration, "30s",
+              "After decide_delay, wait at most this long for every related service's windows to cover the first "
+              "signal's time (metrics windows show a change a scrape later than logs), so victims are told from culprits");
         s.add("incident_classifier.correlation_window", ConfigType::Duration, "5m",
               "A related anomaly within this long of an incident's last signal joins it");
         s.add("incident_classifier.resolve_hold", ConfigType::Duration, "2m",
