@@ -159,15 +159,16 @@ TEST_F(Compose, EveryEnvironmentVariableNamesARealConfigKey) {
   EXPECT_GT(checked, 10);
 }
 
-// Each selfheal container's configuration as it would start (the image's config file, which is
-// config/selfheal.yaml, plus the container's environment) passes `selfheal config check`.
+// Each selfheal container's configuration as it would start passes `selfheal config check`: its
+// command names no --config, so the embedded defaults plus the container's environment.
 TEST_F(Compose, EverySelfhealContainerStartsWithAValidConfiguration) {
   int checked = 0;
   for (const auto& kv : resolved_["services"]) {
     if (str(kv.second, "image").rfind("selfheal:", 0) != 0) continue;
     std::map<std::string, std::string> env;
     for (const auto& e : kv.second["environment"]) env[e.first.as<std::string>()] = e.second.as<std::string>();
-    CommandResult check = config_check(env, "config/selfheal.yaml");
+    for (const auto& arg : kv.second["command"]) ASSERT_NE(arg.as<std::string>(), "--config") << kv.first;
+    CommandResult check = config_check(env);
     EXPECT_EQ(check.rc, 0) << kv.first << ": " << check.out << check.err;
     ++checked;
   }
