@@ -195,8 +195,11 @@ int replay_main(int argc, char** argv) {
     consumer->committed(before, 10000);
     // Commit as a member of G: brokers refuse offsets from outside an active group, and a member
     // that holds every partition proves no other member is running.
-    if (RdKafka::ErrorCode e = consumer->subscribe({topic}); e != RdKafka::ERR_NO_ERROR)
+    if (RdKafka::ErrorCode e = consumer->subscribe({topic}); e != RdKafka::ERR_NO_ERROR) {
+      RdKafka::TopicPartition::destroy(commit);
+      RdKafka::TopicPartition::destroy(before);
       throw std::runtime_error("joining group " + group + ": " + RdKafka::err2str(e));
+    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     std::size_t assigned = 0;
     while (assigned < commit.size() && std::chrono::steady_clock::now() < deadline) {
