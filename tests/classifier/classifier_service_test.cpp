@@ -74,6 +74,17 @@ TEST(IncidentClassifierService, PublishesOneIncidentForCorrelatedAnomalies) {
   EXPECT_EQ(snaps[0].revision, 1u);
   EXPECT_EQ(snaps[0].anomaly_ids.size(), 3u);
   EXPECT_EQ(h.metrics.counter("selfheal_incident_snapshots_total", "Incident snapshots published (every change)").value(), 1.0);
+  const std::string type(to_string(snaps[0].type));
+  EXPECT_NE(h.metrics.render().find("selfheal_incidents_opened_total{service=\"payments\",type=\"" + type + "\"} 1"),
+            std::string::npos)
+      << h.metrics.render();
+  // Quiet past resolve_hold: resolved, counted once by type however many snapshots follow.
+  auto later = h.step(200000);
+  ASSERT_FALSE(later.empty());
+  EXPECT_EQ(later.back().status, IncidentStatus::Resolved);
+  h.step(10000);
+  EXPECT_NE(h.metrics.render().find("selfheal_incidents_resolved_total{type=\"" + type + "\"} 1"), std::string::npos)
+      << h.metrics.render();
 }
 
 TEST(IncidentClassifierService, BadCallGraphIsRefusedWithTheEntry) {
