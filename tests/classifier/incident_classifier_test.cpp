@@ -276,6 +276,9 @@ TEST_P(TypeTest, ClassifiesFromWhichSignalsMoved) {
     anomaly("b", t, "search", "latency_p95_s", 0.5, 0.1);
     anomaly("c", t + 10 * S, "frontend", "latency_p95_s", 0.6, 0.1);
   } else if (name == "surge") {
+    // A surge is judged on the whole-service window of the entry service (nobody calls frontend),
+    // not on per-pod anomalies alone.
+    window(t, "frontend", {{"requests_per_s", 400}, {"cpu_utilization_mean", 0.9}, {"latency_p95_s", 0.3}});
     anomaly("a", t, "frontend", "requests_per_s", 400, 100);
     anomaly("b", t, "frontend", "cpu_utilization_mean", 0.9, 0.3);
     anomaly("c", t, "orders", "requests_per_s", 350, 100);
