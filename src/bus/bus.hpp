@@ -52,6 +52,9 @@ class Bus {
   virtual void flush(std::chrono::milliseconds timeout) = 0;
   // Wakes every blocked producer and consumer; later publishes return Closed.
   virtual void close() = 0;
+  // Whether a consumer may see an event again (after a crash, a rebalance or a retry before its
+  // commit): consumers of such a bus skip what they already handled and derive output ids from it.
+  virtual bool may_redeliver() const { return true; }
 };
 
 // Stable partition of a key (FNV-1a), the same in every process.

@@ -31,6 +31,8 @@ class InProcessBus final : public Bus {
   std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group) override;
   void flush(std::chrono::milliseconds) override {}
   void close() override;
+  // Each event reaches each group once, in order, within one process.
+  bool may_redeliver() const override { return false; }
 
   // Called without locks held when a publish finds a full queue; returns true if it made room.
   void set_backpressure_handler(std::function<bool()> handler);

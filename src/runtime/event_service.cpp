@@ -9,7 +9,6 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "bus/in_process_bus.hpp"
 #include "runtime/input_time_clock.hpp"
 
 namespace selfheal {
@@ -90,8 +89,7 @@ std::string make_process_tag() {
 void EventService::bind(ServiceContext& ctx) {
   ctx_ = &ctx;
   input_clock_ = dynamic_cast<InputTimeClock*>(&ctx.clock);
-  // The in-process bus delivers each event once, in order; any other transport may redeliver.
-  idempotent_ = dynamic_cast<InProcessBus*>(&ctx.bus) == nullptr;
+  idempotent_ = ctx.bus.may_redeliver();
   if (idempotent_) process_tag_ = make_process_tag();
 }
 
