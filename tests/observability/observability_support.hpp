@@ -25,9 +25,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "../support/child_process.hpp"
+#include "../support/eventually.hpp"
+#include "../support/free_port.hpp"
 
 namespace selfheal::testing {
 
@@ -54,22 +57,6 @@ class TempDir {
  private:
   fs::path path_;
 };
-
-// A port the kernel just handed out on 127.0.0.1 (closed again: the caller binds it right away).
-inline int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  if (fd >= 0) ::close(fd);
-  return port;
-}
 
 struct CommandResult {
   int status = -1;
@@ -100,12 +87,7 @@ inline std::string read_file(const fs::path& path) {
 // Polls `ready` every 100 ms until it holds or the deadline passes.
 template <class Pred>
 bool poll_until(std::chrono::milliseconds timeout, Pred ready) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling an outside process
-  }
-  return ready();
+  return eventually(std::move(ready), timeout, std::chrono::milliseconds(100));  // an outside process
 }
 
 // The overrides that keep a `selfheal all` private to a test: ports the kernel picks, files in `dir`.
@@ -327,6 +309,20 @@ struct DashboardQuery {
   bool sql = false;
 };
 
+// A panel target or an annotation target holds SQL (rawSql) or PromQL (expr); false if neither.
+inline bool take_query_text(const Json& target, DashboardQuery& q) {
+  if (target.contains("rawSql")) {
+    q.text = target["rawSql"].get<std::string>();
+    q.sql = true;
+    return true;
+  }
+  if (target.contains("expr")) {
+    q.text = target["expr"].get<std::string>();
+    return true;
+  }
+  return false;
+}
+
 inline std::vector<DashboardQuery> dashboard_queries(const Dashboard& d) {
   std::vector<DashboardQuery> out;
   const std::string file = d.path.filename().string();
@@ -337,15 +333,7 @@ inline std::vector<DashboardQuery> dashboard_queries(const Dashboard& d) {
       DashboardQuery q;
       q.where = file + ": panel '" + panel->value("title", "?") + "' target " + t.value("refId", "?");
       q.datasource_uid = t.contains("datasource") && !datasource_uid(t["datasource"]).empty() ? datasource_uid(t["datasource"]) : panel_ds;
-      if (t.contains("rawSql")) {
-        q.text = t["rawSql"].get<std::string>();
-        q.sql = true;
-      } else if (t.contains("expr")) {
-        q.text = t["expr"].get<std::string>();
-      } else {
-        continue;
-      }
-      out.push_back(q);
+      if (take_query_text(t, q)) out.push_back(q);
     }
   }
   if (d.json.contains("annotations") && d.json["annotations"].contains("list")) {
@@ -355,15 +343,7 @@ inline std::vector<DashboardQuery> dashboard_queries(const Dashboard& d) {
       DashboardQuery q;
       q.where = file + ": annotation '" + a.value("name", "?") + "'";
       q.datasource_uid = a.contains("datasource") ? datasource_uid(a["datasource"]) : "";
-      if (t.contains("rawSql")) {
-        q.text = t["rawSql"].get<std::string>();
-        q.sql = true;
-      } else if (t.contains("expr")) {
-        q.text = t["expr"].get<std::string>();
-      } else {
-        continue;
-      }
-      out.push_back(q);
+      if (take_query_text(t, q)) out.push_back(q);
     }
   }
   if (d.json.contains("templating") && d.json["templating"].contains("list")) {

@@ -23,6 +23,7 @@
 #include "core/metrics.hpp"
 #include "runtime/executor.hpp"
 #include "sim/sim_services.hpp"
+#include "../support/eventually.hpp"
 
 namespace selfheal::sim {
 namespace {
@@ -203,11 +204,7 @@ int sh(const std::string& cmd, std::string& out) {
 
 // Polls `pred` until it holds or 30 s of wall time pass (the ticker thread moves simulated time).
 bool eventually(const std::function<bool()>& pred) {
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30); std::chrono::steady_clock::now() < deadline;) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
+  return testing::eventually(pred, std::chrono::seconds(30), std::chrono::milliseconds(20));
 }
 
 TEST(SimServices, KubectlDrivesTheSimulatedClusterAndTheWorkloadReacts) {

@@ -14,6 +14,7 @@
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "store/store_factory.hpp"
+#include "../support/eventually.hpp"
 #include "store_test_support.hpp"
 
 namespace selfheal {
@@ -37,16 +38,6 @@ class PostgresStoreTest : public ::testing::Test {
   std::unique_ptr<PostgresBackend> backend_;
 };
 
-// Polls `condition` every 10 ms until it holds or `timeout` passes.
-template <typename Fn>
-bool eventually(Fn condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
 
 std::string id_list(const std::string& prefix, int n) {
   std::set<std::string> ids;  // sorted as text, like ORDER BY id COLLATE "C"

@@ -45,6 +45,8 @@
 #include <utility>
 #include <vector>
 
+#include "free_port.hpp"
+
 namespace selfheal::testing {
 
 class PostgresServer {
@@ -75,7 +77,7 @@ class PostgresServer {
     if (!init_data_dir()) return;
     // A free port can be taken between probing and binding: try a few.
     for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_port();
+      port_ = free_loopback_port();
       if (port_ > 0 && start()) return;
     }
   }
@@ -254,22 +256,6 @@ class PostgresServer {
     if (!as_root()) return;
     struct passwd* pw = ::getpwnam("postgres");
     if (pw != nullptr) (void)!::chown(path.c_str(), pw->pw_uid, pw->pw_gid);
-  }
-
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-      port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
   }
 
   std::pair<int, std::string> run_as_owner(std::vector<std::string> argv) const {
