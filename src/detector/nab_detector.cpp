@@ -46,6 +46,7 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   p.ctx_bins = static_cast<int>(num(j, "ctx_bins", p.ctx_bins, 2, 64));
   p.ctx_order = static_cast<int>(num(j, "ctx_order", p.ctx_order, 1, 8));
   p.ctx_learn = static_cast<int>(num(j, "ctx_learn", p.ctx_learn, 2, 1e6));
+  p.ctx_start = static_cast<int>(num(j, "ctx_start", p.ctx_learn, 0, 1e6));
   p.ctx_quiet = static_cast<int>(num(j, "ctx_quiet", p.ctx_quiet, 0, 1e6));
   p.ctx_margin = num(j, "ctx_margin", p.ctx_margin, 0, 10);
   p.ctx_tod = static_cast<int>(num(j, "ctx_tod", p.ctx_tod, 0, 24));
@@ -56,6 +57,14 @@ NabParams NabParams::from_json(const nlohmann::json& j) {
   p.slow_order = static_cast<int>(num(j, "slow_order", p.slow_order, 1, 8));
   p.w_slow = num(j, "w_slow", p.w_slow, 0, 10);
   p.slow_quiet = static_cast<int>(num(j, "slow_quiet", p.slow_quiet, 1, 1e6));
+  p.w_spike = num(j, "w_spike", p.w_spike, 0, 10);
+  p.spike_r0 = num(j, "spike_r0", p.spike_r0, 0, 10);
+  p.spike_span = num(j, "spike_span", p.spike_span, 0.01, 10);
+  p.spike_quiet = static_cast<int>(num(j, "spike_quiet", p.spike_quiet, 1, 1e6));
+  p.dev_alpha = num(j, "dev_alpha", p.dev_alpha, 1e-4, 1);
+  p.spike_from = static_cast<int>(num(j, "spike_from", p.spike_from, 0, 1e9));
+  p.spike_until = static_cast<int>(num(j, "spike_until", p.spike_until, 0, 1e9));
+  p.confirm = static_cast<int>(num(j, "confirm", p.confirm, 0, 1e6));
   return p;
 }
 
@@ -65,16 +74,35 @@ nlohmann::json NabParams::to_json() const {
           {"suppress", suppress}, {"suppress_level", suppress_level}, {"w_value", w_value}, {"w_jump", w_jump},
           {"w_level", w_level}, {"w_shape", w_shape},
           {"shape_len", shape_len}, {"shape_stride", shape_stride}, {"record_age", record_age}, {"extreme_decay", extreme_decay}, {"value_margin", value_margin},
-          {"w_ctx", w_ctx}, {"ctx_bins", ctx_bins}, {"ctx_order", ctx_order}, {"ctx_learn", ctx_learn},
+          {"w_ctx", w_ctx}, {"ctx_bins", ctx_bins}, {"ctx_order", ctx_order}, {"ctx_learn", ctx_learn}, {"ctx_start", ctx_start},
           {"ctx_quiet", ctx_quiet}, {"ctx_margin", ctx_margin}, {"ctx_tod", ctx_tod}, {"w_tod", w_tod}, {"tod_quiet", tod_quiet},
-          {"slow_every", slow_every}, {"slow_order", slow_order}, {"w_slow", w_slow}, {"slow_quiet", slow_quiet}};
+          {"slow_every", slow_every}, {"slow_order", slow_order}, {"w_slow", w_slow}, {"slow_quiet", slow_quiet},
+          {"w_spike", w_spike}, {"spike_r0", spike_r0}, {"spike_span", spike_span}, {"spike_quiet", spike_quiet},
+          {"dev_alpha", dev_alpha}, {"spike_from", spike_from}, {"spike_until", spike_until}, {"confirm", confirm}};
 }
 
 double NabDetector::score(double x, std::int64_t ts) {
   if (!std::isfinite(x)) return 0;
   const NabParams& p = *p_;
   auto at = [&](std::uint64_t back) { return ring_[(n_ - back) % kRing]; };  // back >= 1: a past value
-  if (n_ == 0) min_ = max_ = x;
+  if (n_ == 0) { min_ = max_ = x; dev_mean_ = x; }
+  parts_ = Parts{};
+  bool novelty = false;  // any context novelty at this point (scored or still learning)
+  {
+    // Magnitude: how far x is from a robust recent baseline, in recent spreads, and how rare such a
+    // deviation has been in this series so far (a log2 histogram of every past deviation).
+    const double z = std::abs(x - dev_mean_) / (dev_spread_ + 1e-3 * (max_ - min_) + 1e-12);
+    const int b = std::clamp(static_cast<int>(std::floor(4.0 * std::log2(z + 1e-9))) + 16, 0, kDevBins - 1);
+    std::uint32_t tail = 0;
+    for (int k = b; k < kDevBins; ++k) tail += dev_hist_[k];
+    parts_.rarity = -std::log10((tail + 1.0) / (dev_count_ + 1.0));
+    ++dev_hist_[b];
+    ++dev_count_;
+    const double a = p.dev_alpha;
+    const double step = std::clamp(x - dev_mean_, -4 * dev_spread_ - 1e-12, 4 * dev_spread_ + 1e-12);
+    dev_spread_ += a * (std::abs(x - dev_mean_) - dev_spread_);
+    dev_mean_ += a * (n_ < 20 ? x - dev_mean_ : step);
+  }
 
   // Deviation channels, each >= 0; a channel "fires" when it beats its own record.
   std::array<double, kChannels> d{};
@@ -165,9 +193,10 @@ double NabDetector::score(double x, std::int64_t ts) {
       const bool tnovel = !(ctx_seen_[bit / 64] >> (bit % 64) & 1u);
       ctx_seen_[bit / 64] |= std::uint64_t{1} << (bit % 64);
       if (tnovel) {
-        if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
-          ctx_score = p.w_tod * std::min(1.0, static_cast<double>(since_tod_novel_) / std::max(1, p.tod_quiet));
+        if (n_ >= static_cast<std::uint64_t>(p.ctx_start))
+          ctx_score = parts_.tod = p.w_tod * std::min(1.0, static_cast<double>(since_tod_novel_) / std::max(1, p.tod_quiet));
         since_tod_novel_ = 0;
+        novelty = true;
       } else if (since_tod_novel_ < 0xffffffffu) {
         ++since_tod_novel_;
       }
@@ -189,9 +218,10 @@ double NabDetector::score(double x, std::int64_t ts) {
           const bool snovel = !(ctx_seen_[bit / 64] >> (bit % 64) & 1u);
           ctx_seen_[bit / 64] |= std::uint64_t{1} << (bit % 64);
           if (snovel) {
-            if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
-              ctx_score += p.w_slow * std::min(1.0, static_cast<double>(since_slow_novel_) / p.slow_quiet);
+            if (n_ >= static_cast<std::uint64_t>(p.ctx_start))
+              ctx_score += parts_.slow = p.w_slow * std::min(1.0, static_cast<double>(since_slow_novel_) / p.slow_quiet);
             since_slow_novel_ = 0;
+            novelty = true;
           } else if (since_slow_novel_ < 0xffffffffu) {
             ++since_slow_novel_;
           }
@@ -202,15 +232,44 @@ double NabDetector::score(double x, std::int64_t ts) {
     // long no novelty was seen (a novelty after a long familiar stretch is a surprise; one in a burst
     // of them is not news).
     if (novel > 0) {
-      if (n_ >= static_cast<std::uint64_t>(p.ctx_learn))
-        ctx_score += p.w_ctx * static_cast<double>(novel) / orders *
+      if (n_ >= static_cast<std::uint64_t>(p.ctx_start))
+        ctx_score += parts_.seq = p.w_ctx * static_cast<double>(novel) / orders *
                     std::min(1.0, static_cast<double>(since_novel_) / std::max(1, p.ctx_quiet));
       since_novel_ = 0;
+      novelty = true;
     } else if (since_novel_ < 0xffffffffu) {
       ++since_novel_;
     }
   }
-  double best = std::min(1.0, ctx_score);
+  // Before context novelty may score (ctx_start), the grid is still moving; this channel covers
+  // those early points (NAB has windows soon after its probationary period).
+  if (p.w_spike > 0 && n_ >= static_cast<std::uint64_t>(p.spike_from) && n_ < static_cast<std::uint64_t>(p.spike_until)) {
+    const double excess = std::clamp((parts_.rarity - p.spike_r0) / p.spike_span, 0.0, 1.0);
+    if (excess > 0) {
+      parts_.spike = p.w_spike * excess * std::min(1.0, static_cast<double>(since_spike_) / p.spike_quiet);
+      since_spike_ = 0;
+    } else if (since_spike_ < 0xffffffffu) {
+      ++since_spike_;
+    }
+  }
+  if (p.confirm > 0) {
+    // Confirmation: a context score is held back and reported (at full value) only when another
+    // context novelty follows within `confirm` points; a lone new transition between familiar states,
+    // after which the series is back on known paths, is dropped. Real anomalies change more than one
+    // transition, noise blips mostly do not: on NAB (v1.6.0) switching this off raises the false
+    // positives at the chosen threshold from 147 to 308 (docs/nab-scores.md).
+    double out = 0;
+    if (pending_left_ > 0) {
+      if (novelty) { out = pending_score_; pending_left_ = 0; }
+      else --pending_left_;
+    } else if (ctx_score > 0) {
+      pending_score_ = ctx_score;
+      pending_left_ = static_cast<std::uint32_t>(p.confirm);
+    }
+    ctx_score = out;
+  }
+  // The early deviation score is not held back: it is rare by construction (spike_r0) and quiet-scaled.
+  double best = std::min(1.0, ctx_score + parts_.spike);
   const double w[kChannels] = {p.w_value, p.w_value, p.w_jump, p.w_level, p.w_shape};
   if (n_ >= static_cast<std::uint64_t>(p.warmup)) {
     for (int c = 0; c < kChannels; ++c) {
@@ -222,6 +281,7 @@ double NabDetector::score(double x, std::int64_t ts) {
       if (c >= 2 && p.record_age > 0) s *= std::min(1.0, static_cast<double>(record_age_[c]) / p.record_age);
       if (c < 2) s = std::min(1.0, s * w[c]);
       if (c < 2 && d[c] < p.value_margin * (max_ - min_)) s = 0.35 * std::min(1.0, ratio);
+      if (c < 2) parts_.value = std::max(parts_.value, s);
       best = std::max(best, s);
     }
   }

@@ -34,26 +34,41 @@ struct NabParams {
   double w_ctx = 1.2;
   int ctx_bins = 7;
   int ctx_order = 2;
-  int ctx_learn = 900;           // points that only learn (a fixed count, not a share of the series)
+  int ctx_learn = 900;           // points over which the grid follows the running range
+  int ctx_start = 500;           // points before context novelty may score (a model file without it: ctx_learn)
   int ctx_quiet = 500;           // a novelty scores fully only after this many points without one
   double ctx_margin = 0.0;       // grid widened by this fraction of the learned range on each side
   // Time-of-day novelty: a value bin never seen at this hour of the day (buckets of ctx_tod hours,
   // UTC of the point's timestamp). 0 disables it; so does scoring without timestamps.
   int ctx_tod = 1;
-  double w_tod = 0.55;
-  int tod_quiet = 1000;          // a time-of-day novelty scores fully only after this many points without one
+  double w_tod = 0.8;
+  int tod_quiet = 400;           // a time-of-day novelty scores fully only after this many points without one
   // Slow context (the downsampling lesson of ARTime): the same sequence novelty over the means of
   // `slow_every` points, so a changed shape longer than a few points is seen. 0 disables it.
   int slow_every = 8;
   int slow_order = 2;
   double w_slow = 0.6;
   int slow_quiet = 200;          // in slow steps
+  // Rare local deviation (an extreme-value view): |x - robust recent baseline| in recent spreads, ranked
+  // against every deviation this series has shown; rarity = -log10(share of past points at least as far).
+  // Scores w_spike * clamp((rarity - spike_r0) / spike_span) * quiet, only for points in
+  // [spike_from, spike_until): the early stretch where context novelty cannot score yet. 0 disables it.
+  double w_spike = 1.0;
+  double spike_r0 = 2.0;
+  double spike_span = 0.3;
+  int spike_quiet = 100;
+  double dev_alpha = 0.05;
+  int spike_from = 150;
+  int spike_until = 500;
+  // Confirmation: context scores are reported only when another context novelty follows within this
+  // many points (the report comes at that second novelty). 0 reports every novelty at once.
+  int confirm = 30;
 
   static NabParams from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
   nlohmann::json to_json() const;
 };
 
-// Per-series state: fixed size (no allocation), about 1 KB.
+// Per-series state: fixed size (no allocation), about 3.3 KB (bench_detector reports it; limit 4 KB).
 class NabDetector {
  public:
   static constexpr int kChannels = 5;  // value high, value low, jump, level shift, shape novelty
@@ -66,6 +81,12 @@ class NabDetector {
   // `ts` (seconds since the epoch) feeds the time-of-day context; a negative ts means "unknown".
   double score(double value, std::int64_t ts);
   double score(double value) { return score(value, -1); }
+  // What drove the latest score (for explanations and the experiments in docs/nab-scores.md).
+  struct Parts {
+    double value = 0, seq = 0, tod = 0, slow = 0, spike = 0;  // channel contributions before shaping
+    double rarity = 0;  // -log10 of the share of past points whose robust deviation reached this one's
+  };
+  const Parts& last_parts() const { return parts_; }
 
  private:
   const NabParams* p_;
@@ -91,6 +112,16 @@ class NabDetector {
   std::uint32_t slow_steps_ = 0;
   std::uint32_t since_slow_novel_ = 0;
   std::array<std::uint8_t, 8> slow_hist_{};
+  // Magnitude: robust recent baseline and spread, and a log2 histogram of the deviations seen.
+  static constexpr int kDevBins = 40;
+  double dev_mean_ = 0, dev_spread_ = 0;
+  std::array<std::uint32_t, kDevBins> dev_hist_{};
+  std::uint32_t dev_count_ = 0;
+  std::uint32_t since_spike_ = 0;
+  // Confirmation: the held-back context score and the points left to confirm it.
+  double pending_score_ = 0;
+  std::uint32_t pending_left_ = 0;
+  Parts parts_{};
 };
 
 }  // namespace selfheal::detector

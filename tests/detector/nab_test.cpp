@@ -148,7 +148,8 @@ TEST(NabDetectorOnCorpus, HoldsItsMeasuredScore) {
   // whole corpus, labels used only by the scorer.
   auto params = load_nab_params("models/nab-ensemble.json");
   auto r = nab::score_corpus(score_series(corpus().series, params), corpus().windows);
-  EXPECT_GE(r[0].normalized, 71.5);
-  EXPECT_GE(r[1].normalized, 62.6);
-  EXPECT_GE(r[2].normalized, 76.4);
+  // v1.6.0 measured 76.76 / 69.86 / 81.06 (the targets of issue 9 are 75.0 / 67.0 / 80.5).
+  EXPECT_GE(r[0].normalized, 76.7);
+  EXPECT_GE(r[1].normalized, 69.8);
+  EXPECT_GE(r[2].normalized, 81.0);
 }
