@@ -39,6 +39,15 @@ void declare_core_config(ConfigSchema& s) {
   s.add("bus.partitions", ConfigType::Int, "4", "Partitions per topic");
   s.add("bus.queue_capacity", ConfigType::Int, "65536",
         "In-process bus: events buffered per topic, consumer group and partition before producers wait");
+  s.add("bus.rebuild_lookback", ConfigType::Duration, "10m",
+        "bus.kind=kafka: when a stateful service gains a partition someone consumed before (restart, take-over), "
+        "it re-reads this much event time before the committed offset to rebuild its windows, models and open "
+        "incidents, publishing nothing for it; 0 turns the rebuild off");
+  s.add("bus.rebuild_max_events", ConfigType::Int, "20000",
+        "bus.kind=kafka: at most this many messages per partition are re-read for a rebuild");
+  s.add("bus.rebuild_services", ConfigType::StringList,
+        "log-processor,metrics-processor,anomaly-detector,rule-engine,incident-classifier",
+        "Services that rebuild their state on assignment; not the remediator, whose handler acts on the cluster");
   s.add("admin.listen", ConfigType::String, "127.0.0.1:9464",
         "Admin HTTP endpoint of this process: /healthz, /readyz, /metrics (port 0 picks a free port)");
 }
@@ -138,6 +147,13 @@ void App::start() {
     }
     service_ctx_.push_back(std::make_unique<ServiceContext>(ServiceContext{
         *bus_, *clock, config_, *metrics_, store_.get(), admin_.get(), run_id_}));
+    if (!in_process_bus_) {
+      const auto rebuilders = config_.strings("bus.rebuild_services");
+      if (std::find(rebuilders.begin(), rebuilders.end(), std::string(s->name())) != rebuilders.end()) {
+        service_ctx_.back()->rebuild.rebuild_lookback_ms = config_.duration_ms("bus.rebuild_lookback");
+        service_ctx_.back()->rebuild.rebuild_max_events = config_.integer("bus.rebuild_max_events");
+      }
+    }
   }
   for (std::size_t i = 0; i < services_.size(); ++i) {
     auto& s = services_[i];

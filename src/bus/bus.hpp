@@ -25,6 +25,19 @@ struct Delivery {
   int partition = 0;
   std::int64_t offset = 0;
   Event event;
+  // Read again to rebuild the consumer's state (see SubscribeOptions): its outputs were produced
+  // and committed by the partition's previous owner, so the consumer must not publish them again.
+  bool rebuild = false;
+};
+
+// State rebuild on partition assignment (over a bus that moves partitions between processes):
+// a partition gained with a committed offset C is read again from up to `rebuild_max_events`
+// messages before C, and of those, the ones stamped within `rebuild_lookback_ms` of the message at
+// C-1 are handed out with Delivery::rebuild set, oldest first, before anything from C on.
+// 0 for either: no rebuild (the default).
+struct SubscribeOptions {
+  std::int64_t rebuild_lookback_ms = 0;
+  std::int64_t rebuild_max_events = 0;
 };
 
 enum class PublishStatus { Ok, Closed, Failed };
@@ -40,6 +53,8 @@ class Subscription {
   virtual void commit() = 0;
   virtual const std::string& topic() const = 0;
   virtual const std::string& group() const = 0;
+  // Rebuild deliveries are still to come (or being handed out) for some assigned partition.
+  virtual bool rebuilding() const { return false; }
 };
 
 class Bus {
@@ -48,6 +63,11 @@ class Bus {
   // Publishes keyed by event_key(event); blocks while the target partition is full.
   virtual PublishStatus publish(std::string_view topic, Event event) = 0;
   virtual std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group) = 0;
+  // The same with a state rebuild on assignment; a bus that never moves partitions ignores it.
+  virtual std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group,
+                                                  const SubscribeOptions& /*options*/) {
+    return subscribe(topic, group);
+  }
   // Waits until everything published has been handed to the transport (Kafka: acknowledged).
   virtual void flush(std::chrono::milliseconds timeout) = 0;
   // Wakes every blocked producer and consumer; later publishes return Closed.

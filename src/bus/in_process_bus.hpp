@@ -28,6 +28,7 @@ class InProcessBus final : public Bus {
   ~InProcessBus() override;
 
   PublishStatus publish(std::string_view topic, Event event) override;
+  using Bus::subscribe;  // with SubscribeOptions: ignored, nothing moves between processes here
   std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group) override;
   void flush(std::chrono::milliseconds) override {}
   void close() override;

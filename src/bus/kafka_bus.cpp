@@ -70,8 +70,8 @@ class Rebalance final : public RdKafka::RebalanceCb {
 
 class KafkaSubscription final : public Subscription {
  public:
-  KafkaSubscription(KafkaBus& bus, std::string topic, std::string group)
-      : bus_(bus), topic_(std::move(topic)), group_(std::move(group)), rebalance_(this) {
+  KafkaSubscription(KafkaBus& bus, std::string topic, std::string group, SubscribeOptions options)
+      : bus_(bus), topic_(std::move(topic)), group_(std::move(group)), options_(options), rebalance_(this) {
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     const auto& o = bus.options();
     set_or_throw(*conf, "bootstrap.servers", o.bootstrap_servers);
@@ -100,6 +100,8 @@ class KafkaSubscription final : public Subscription {
     }
   }
 
+  bool rebuild_enabled() const { return options_.rebuild_lookback_ms > 0 && options_.rebuild_max_events > 0; }
+
   // No commit here: only the service knows what it finished processing (it calls commit()).
   ~KafkaSubscription() override { consumer_->close(); }  // leaves the group so partitions move at once
 
@@ -117,7 +119,10 @@ class KafkaSubscription final : public Subscription {
       std::unique_ptr<RdKafka::Message> msg = std::move(next->messages.front());
       next->messages.pop_front();
       --buffered_;
-      if (take(*msg, out)) ++n;
+      const bool rebuild = msg->offset() < next->rebuild_until;
+      if (rebuild) --next->rebuild_buffered;  // every buffered rebuild message was counted
+      next->handed_until = std::max(next->handed_until, msg->offset() + 1);
+      if (take(*msg, rebuild, out)) ++n;
     }
     update_lag();
     return n;
@@ -148,37 +153,90 @@ class KafkaSubscription final : public Subscription {
   const std::string& topic() const override { return topic_; }
   const std::string& group() const override { return group_; }
 
+  bool rebuilding() const override {
+    for (const auto& [tp, part] : parts_)
+      if (part.rebuild_until > 0 && (!part.rebuild_loaded || part.rebuild_buffered > 0)) return true;
+    return false;
+  }
+
   // Offsets of processed events were committed by the service already; events handed out but not yet
   // committed will be read again by the partition's next owner (at-least-once; consumers that must
   // not act twice de-duplicate by event id).
   void on_revoke(const std::vector<RdKafka::TopicPartition*>& partitions) {
+    held_before_revoke_.clear();
     for (auto* p : partitions) {
       pending_.erase({p->topic(), p->partition()});
       // Messages fetched but not handed out belong to the next owner now.
       auto it = parts_.find({p->topic(), p->partition()});
       if (it == parts_.end()) continue;
-      buffered_ -= it->second.messages.size();
+      // Remember how far this process's state goes, unless a rebuild was cut short (then it is
+      // incomplete: if the partition comes back, the rebuild starts over; what was handled already
+      // is skipped by event id).
+      const PartitionBuffer& part = it->second;
+      if (part.rebuild_until == 0 || (part.rebuild_loaded && part.rebuild_buffered == 0))
+        held_before_revoke_[{p->topic(), p->partition()}] = part.handed_until;
+      buffered_ -= part.messages.size();
       parts_.erase(it);
     }
   }
 
-  void on_assign(const std::vector<RdKafka::TopicPartition*>& partitions) {
+  // Starts every assigned partition at its committed offset C or — with a state rebuild, for a
+  // partition whose events up to C this process has not all seen (a restart, a take-over) — up to
+  // rebuild_max_events before it. The messages before C are handed out as rebuild deliveries and
+  // never committed, so the group's offsets never move back. A partition this process held until
+  // this rebalance (eager rebalancing revokes everything first, and a broker outage loses and
+  // regains every partition) keeps its state, unless another member consumed it meanwhile.
+  void on_assign(RdKafka::KafkaConsumer* consumer, std::vector<RdKafka::TopicPartition*>& partitions) {
     for (auto* p : partitions) parts_[{p->topic(), p->partition()}] = PartitionBuffer{};
+    if (rebuild_enabled() && !partitions.empty()) {
+      // Blocking, but on this service's own thread before it reads anything: the rebalance
+      // callback runs inside consume().
+      if (consumer->committed(partitions, 5000) ==
+          RdKafka::ERR_NO_ERROR) {
+        for (auto* p : partitions) {
+          const std::int64_t committed = p->offset();
+          if (p->err() != RdKafka::ERR_NO_ERROR || committed <= 0) {
+            p->set_offset(RdKafka::Topic::OFFSET_INVALID);  // nothing committed: auto.offset.reset
+            continue;
+          }
+          auto held = held_before_revoke_.find({p->topic(), p->partition()});
+          if (held != held_before_revoke_.end() && held->second >= committed) continue;  // state is here
+          std::int64_t low = 0, high = 0;
+          if (consumer->query_watermark_offsets(p->topic(), p->partition(), &low, &high, 2000) !=
+              RdKafka::ERR_NO_ERROR)
+            low = 0;
+          const std::int64_t from = std::max(low, committed - options_.rebuild_max_events);
+          if (from >= committed) continue;  // nothing retained before C: starts there, empty
+          auto& part = parts_[{p->topic(), p->partition()}];
+          part.rebuild_until = committed;
+          p->set_offset(from);
+          log::info("kafka", "group {}: rebuilding state from {}[{}] offsets {}..{}", group_, p->topic(),
+                    p->partition(), from, committed - 1);
+        }
+      } else {
+        // Committed offsets unknown (broker unreachable): start from them without a rebuild.
+        for (auto* p : partitions) p->set_offset(RdKafka::Topic::OFFSET_INVALID);
+      }
+    }
+    held_before_revoke_.clear();
+    consumer->assign(partitions);
   }
 
  private:
   // Returns true when the message became a Delivery; false for errors, EOF and dead letters.
-  bool take(RdKafka::Message& msg, std::vector<Delivery>& out) {
+  bool take(RdKafka::Message& msg, bool rebuild, std::vector<Delivery>& out) {
     if (msg.err() == RdKafka::ERR__PARTITION_EOF) return false;
     if (msg.err() != RdKafka::ERR_NO_ERROR) {
       if (dead_) dead_->inc();
       log::warn("kafka", "consuming {} for group {}: {}", topic_, group_, msg.errstr());
       return false;
     }
-    pending_[{msg.topic_name(), msg.partition()}] = msg.offset() + 1;
+    // A rebuild message is before the committed offset: committing it would move the group back.
+    if (!rebuild) pending_[{msg.topic_name(), msg.partition()}] = msg.offset() + 1;
     std::string_view payload(static_cast<const char*>(msg.payload()), msg.len());
     DecodeResult r = decode_event(payload);
     if (!r.ok) {
+      if (rebuild) return false;  // dead-lettered by the previous owner already
       std::string key = msg.key() ? *msg.key() : std::string();
       bus_.dead_letter(msg.topic_name(), msg.partition(), msg.offset(), key, std::string(payload), r.error);
       return false;
@@ -188,6 +246,7 @@ class KafkaSubscription final : public Subscription {
     d.partition = msg.partition();
     d.offset = msg.offset();
     d.event = std::move(r.event);
+    d.rebuild = rebuild;
     out.push_back(std::move(d));
     return true;
   }
@@ -218,7 +277,29 @@ class KafkaSubscription final : public Subscription {
   struct PartitionBuffer {
     std::deque<std::unique_ptr<RdKafka::Message>> messages;
     bool at_end = false;  // read to the end of the partition (nothing buffered means nothing there)
+    std::int64_t handed_until = 0;  // offset after the last message handed out
+    // State rebuild: messages before this offset were processed by the previous owner.
+    std::int64_t rebuild_until = 0;
+    bool rebuild_loaded = false;          // read up to rebuild_until (or cut short): its look-back is known
+    std::size_t rebuild_buffered = 0;     // rebuild messages buffered, not handed out yet
+    std::int64_t rebuild_newest_ts = -1;  // newest timestamp among the rebuild messages read
   };
+
+  // A message before the committed offset arrived for a rebuild: keep only what is within the
+  // look-back of the newest such message so far (a long-idle partition does not replay hours, and
+  // at most the look-back is buffered). The newest only grows, so what is dropped would be dropped
+  // by the final cut as well.
+  void add_rebuild_message(PartitionBuffer& part, std::int64_t ts) {
+    ++part.rebuild_buffered;
+    part.rebuild_newest_ts = std::max(part.rebuild_newest_ts, ts);
+    const std::int64_t oldest_kept = part.rebuild_newest_ts - options_.rebuild_lookback_ms;
+    while (!part.messages.empty() && part.messages.front()->offset() < part.rebuild_until &&
+           part.messages.front()->timestamp().timestamp < oldest_kept) {
+      part.messages.pop_front();
+      --buffered_;
+      --part.rebuild_buffered;
+    }
+  }
   // Past this many buffered messages a partition that has not answered yet is not waited for.
   static constexpr std::size_t kMaxBuffered = 50000;
 
@@ -230,7 +311,10 @@ class KafkaSubscription final : public Subscription {
       timeout_ms = 0;
       if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return;
       if (msg->err() == RdKafka::ERR__PARTITION_EOF) {
-        if (auto it = parts_.find({msg->topic_name(), msg->partition()}); it != parts_.end()) it->second.at_end = true;
+        if (auto it = parts_.find({msg->topic_name(), msg->partition()}); it != parts_.end()) {
+          it->second.at_end = true;
+          it->second.rebuild_loaded = true;  // no more to read, before the committed offset or after
+        }
         continue;
       }
       if (msg->err() != RdKafka::ERR_NO_ERROR) {
@@ -240,9 +324,15 @@ class KafkaSubscription final : public Subscription {
       }
       auto it = parts_.find({msg->topic_name(), msg->partition()});
       if (it == parts_.end()) continue;  // not ours (any more): its next owner reads it from the commit
-      it->second.at_end = false;
-      it->second.messages.push_back(std::move(msg));
+      PartitionBuffer& part = it->second;
+      part.at_end = false;
+      const std::int64_t offset = msg->offset();
+      const std::int64_t ts = msg->timestamp().timestamp;
+      part.messages.push_back(std::move(msg));
       ++buffered_;
+      if (offset < part.rebuild_until) add_rebuild_message(part, ts);
+      // The last message before the committed offset, or past it (the broker dropped the rest).
+      if (offset >= part.rebuild_until - 1) part.rebuild_loaded = true;
     }
   }
 
@@ -253,6 +343,10 @@ class KafkaSubscription final : public Subscription {
     std::int64_t best_ts = 0;
     bool waiting = false;
     for (auto& [tp, part] : parts_) {
+      if (part.rebuild_until > 0 && !part.rebuild_loaded) {  // its look-back is not known yet
+        waiting = true;
+        continue;
+      }
       if (part.messages.empty()) {
         waiting = waiting || !part.at_end;
         continue;
@@ -264,12 +358,21 @@ class KafkaSubscription final : public Subscription {
       }
     }
     if (waiting && buffered_ < kMaxBuffered) return nullptr;
+    if (!best && buffered_ >= kMaxBuffered) {
+      // The buffer is full of rebuild ranges still loading: stop waiting for their end, or
+      // nothing could ever be handed out (what they still read comes out later, as rebuild).
+      for (auto& [tp, part] : parts_) part.rebuild_loaded = true;
+      return next_in_time();
+    }
     return best;
   }
 
   std::map<std::pair<std::string, int>, PartitionBuffer> parts_;  // assigned partitions
   std::size_t buffered_ = 0;
   std::map<std::pair<std::string, int>, std::int64_t> pending_;  // next offset to commit
+  SubscribeOptions options_;
+  // Partitions revoked by the rebalance under way, with the offset after the last one handed out.
+  std::map<std::pair<std::string, int>, std::int64_t> held_before_revoke_;
   Gauge* lag_ = nullptr;
   Counter* dead_ = nullptr;
   std::int64_t last_lag_ms_ = 0;
@@ -283,8 +386,7 @@ void Rebalance::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCod
     // Tests and operators wait for this line: the member is in its group and reading.
     log::info("kafka", "group {}: assigned {} partition(s) of {} [{}]", sub_->group(), partitions.size(),
               sub_->topic(), list);
-    sub_->on_assign(partitions);
-    consumer->assign(partitions);
+    sub_->on_assign(consumer, partitions);
   } else {
     log::info("kafka", "group {}: {} partition(s) of {} revoked [{}]", sub_->group(), partitions.size(),
               sub_->topic(), list);
@@ -407,7 +509,12 @@ void KafkaBus::dead_letter(const std::string& original_topic, int partition, std
 }
 
 std::unique_ptr<Subscription> KafkaBus::subscribe(std::string_view topic, std::string_view group) {
-  return std::make_unique<KafkaSubscription>(*this, std::string(topic), std::string(group));
+  return subscribe(topic, group, SubscribeOptions{});
+}
+
+std::unique_ptr<Subscription> KafkaBus::subscribe(std::string_view topic, std::string_view group,
+                                                  const SubscribeOptions& options) {
+  return std::make_unique<KafkaSubscription>(*this, std::string(topic), std::string(group), options);
 }
 
 void KafkaBus::flush(std::chrono::milliseconds timeout) { producer_->flush(static_cast<int>(timeout.count())); }

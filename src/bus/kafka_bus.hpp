@@ -51,6 +51,9 @@ class KafkaBus final : public Bus {
 
   PublishStatus publish(std::string_view topic, Event event) override;
   std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group) override;
+  // With a state rebuild on assignment (SubscribeOptions in bus.hpp).
+  std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group,
+                                          const SubscribeOptions& options) override;
   void flush(std::chrono::milliseconds timeout) override;
   void close() override;
 

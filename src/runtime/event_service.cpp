@@ -96,7 +96,7 @@ void EventService::bind(ServiceContext& ctx) {
 void EventService::consume(std::string_view topic, std::string_view group) {
   std::string g = group.empty() ? std::string(name()) : std::string(group);
   Input in;
-  in.sub = ctx_->bus.subscribe(topic, g);
+  in.sub = ctx_->bus.subscribe(topic, g, ctx_->rebuild);
   in.in = &ctx_->metrics.counter("selfheal_events_in_total", "Events consumed, by service and topic",
                                  {{"service", std::string(name())}, {"topic", std::string(topic)}});
   inputs_.push_back(std::move(in));
@@ -123,9 +123,23 @@ void EventService::process(Input& input, const Delivery& d) {
               d.topic, d.partition, d.offset, why);
     return;
   }
+  if (d.rebuild) {
+    if (!input.rebuilt)
+      input.rebuilt = &ctx_->metrics.counter(
+          "selfheal_events_rebuilt_total",
+          "Events read again to rebuild state after gaining a partition (their outputs are not published)",
+          {{"service", std::string(name())}, {"topic", d.topic}});
+    input.rebuilt->inc();
+    // Timers must not publish for this key until the rebuild is over (see emit()).
+    rebuild_keys_.insert(event_key(d.event));
+  }
   if (idempotent_) {
     current_input_ = delivery_identity(d.event);
     if (!seen_.insert(current_input_).second) {
+      if (d.rebuild) {  // already in this process's state (it handled it before losing the partition)
+        current_input_.clear();
+        return;
+      }
       ctx_->metrics
           .counter("selfheal_events_duplicates_total",
                    "Redelivered events skipped (already handled), by service and topic",
@@ -144,6 +158,8 @@ void EventService::process(Input& input, const Delivery& d) {
   // Time moves with what was consumed, before the handler reads it (see input_time_clock.hpp).
   if (input_clock_) input_clock_->observe(event_time(d.event));
   const std::int64_t t0 = monotonic_ns();
+  in_handler_ = true;
+  handling_rebuild_ = d.rebuild;
   try {
     handle(d);
   } catch (const std::exception& e) {
@@ -151,6 +167,8 @@ void EventService::process(Input& input, const Delivery& d) {
     log::error(name(), "failed to handle {} {} from {}: {}", event_type_name(d.event), event_id(d.event), d.topic,
                e.what());
   }
+  in_handler_ = false;
+  handling_rebuild_ = false;
   current_input_.clear();
   latency_->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
 }
@@ -222,7 +240,39 @@ void EventService::wait_for_work(std::chrono::milliseconds timeout) {
   inputs_.front().sub->wait(slice);
 }
 
+bool EventService::any_input_rebuilding() const {
+  for (const auto& input : inputs_)
+    if (input.sub->rebuilding()) return true;
+  // Rebuild deliveries polled but held back by the event-time merge (they are the oldest, so at
+  // the front) are still to be handled.
+  for (const auto& held : held_)
+    if (!held.empty() && held.front().rebuild) return true;
+  return false;
+}
+
+bool EventService::suppressed(const Event& event) {
+  // Made while handling a rebuild delivery: the partition's previous owner published it.
+  if (in_handler_) return handling_rebuild_;
+  if (rebuild_keys_.empty()) return false;
+  if (!any_input_rebuilding()) {
+    rebuild_keys_.clear();
+    return false;
+  }
+  // Made by a timer while a rebuild is under way: only a key being rebuilt is suppressed (its
+  // windows are closing on old event time, as they did at the previous owner); keys this process
+  // already held go on publishing.
+  return rebuild_keys_.count(event_key(event)) > 0;
+}
+
 PublishStatus EventService::emit(std::string_view topic, Event event) {
+  if (suppressed(event)) {
+    ctx_->metrics
+        .counter("selfheal_events_suppressed_total",
+                 "Outputs not published because they were made while rebuilding state",
+                 {{"service", std::string(name())}, {"topic", std::string(topic)}})
+        .inc();
+    return PublishStatus::Ok;
+  }
   PublishStatus st = ctx_->bus.publish(topic, std::move(event));
   Counter* out = nullptr;
   for (auto& [t, c] : outputs_)

@@ -14,6 +14,14 @@
 //    ids of events made by timers carry a per-process tag, so two instances never collide.
 // Over the in-process bus (`selfheal all`, tests) nothing is delivered twice and ids stay
 // "<name>-<run>-<seq>".
+//
+// State rebuild (ServiceContext::rebuild, Kafka): when this service gains a partition that another
+// process (or an earlier run) consumed, the bus hands out the look-back before the committed offset
+// first, as Delivery::rebuild. Those are handled like any input — windows, models and open incidents
+// fill up again — but nothing they cause is published (the previous owner published it), nor is
+// anything a timer emits for a key being rebuilt while the rebuild is under way (keys this process
+// already held keep publishing); counted in
+// selfheal_events_rebuilt_total{service,topic} and selfheal_events_suppressed_total{service,topic}.
 #pragma once
 
 #include <deque>
@@ -57,6 +65,7 @@ class EventService : public Service {
   struct Input {
     std::unique_ptr<Subscription> sub;
     Counter* in = nullptr;
+    Counter* rebuilt = nullptr;  // selfheal_events_rebuilt_total, made on the first rebuild delivery
   };
   void process(Input& input, const Delivery& d);
   std::size_t poll_in_time_order();
@@ -78,6 +87,12 @@ class EventService : public Service {
   std::unordered_set<std::string> seen_;  // membership only; eviction order is seen_order_'s
   std::deque<std::string> seen_order_;
   std::vector<std::deque<Delivery>> held_;  // per input: polled, not yet handled (time-ordered merge)
+  // State rebuild (see above).
+  bool in_handler_ = false;
+  bool handling_rebuild_ = false;  // the delivery being handled is a rebuild delivery
+  std::unordered_set<std::string> rebuild_keys_;  // event keys seen in rebuild deliveries, until it ends
+  bool any_input_rebuilding() const;
+  bool suppressed(const Event& output);
   static constexpr std::size_t kSeenCapacity = 65536;
 };
 

@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 
+#include "bus/bus.hpp"
 #include "contracts/events.hpp"
 
 namespace selfheal {
@@ -34,6 +35,9 @@ struct ServiceContext {
   Store* store;         // nullptr for services that run without one
   AdminServer* admin;   // mount extra routes here (may be nullptr in unit tests)
   std::string run_id;   // distinguishes event ids of this run ("r1")
+  // State rebuild when this service gains a partition over a bus that moves them (Kafka): what
+  // EventService::consume asks for. Default: none.
+  SubscribeOptions rebuild{};
 };
 
 class Service {
