@@ -88,7 +88,7 @@ std::string outcome_line(const std::string& scenario, const FaultOutcome& o, con
     if (first && a.incident_id == first->id && a.status != ActionStatus::Executing)
       line += (acts++ ? "; " : " | actions: ") + std::string(to_string(a.kind)) + " " + a.target +
               (a.kind == ActionKind::ScaleDeployment ? " to " + std::to_string(a.replicas) : "") + " [" +
-              std::string(to_string(a.status)) + "]";
+              std::string(to_string(a.status)) + "] at +" + std::to_string((a.ts - o.fault.start) / 1000) + "s";
   return line;
 }
 
@@ -259,10 +259,18 @@ int eval_main(int argc, char** argv) {
               "false/d", "mttd50", "mttd90", "mttr50", "mttr90", "unnec", "leadOOM");
   for (const auto& [type, list] : ours_by_type) print_row(type, aggregate(list, 0, 0, days));
   print_row("OVERALL", overall);
+  // Faults without an MTTR (latency and errors never left their band) are out of the medians.
+  auto no_impact = [](const std::vector<FaultOutcome>& list) {
+    return std::count_if(list.begin(), list.end(), [](const FaultOutcome& o) { return std::isnan(o.mttr_s); });
+  };
+  std::printf("\nMTTR over %zu faults; %zu never moved latency or errors out of band (no MTTR)\n",
+              ours.size() - static_cast<std::size_t>(no_impact(ours)), static_cast<std::size_t>(no_impact(ours)));
   if (baseline) {
     std::puts("\nbaseline: static threshold rules with for: 5m, restart-only remediation");
     for (const auto& [type, list] : base_by_type) print_row(type, aggregate(list, 0, 0, days));
     print_row("BASELINE", base_overall);
+    std::printf("\nbaseline MTTR over %zu faults; %zu never moved latency or errors out of band (no MTTR)\n",
+                base.size() - static_cast<std::size_t>(no_impact(base)), static_cast<std::size_t>(no_impact(base)));
     if (std::isfinite(overall.mttr_median_s) && overall.mttr_median_s > 0 && std::isfinite(base_overall.mttr_median_s))
       std::printf("\nMTTR median: %.1fx shorter than the baseline\n", base_overall.mttr_median_s / overall.mttr_median_s);
   }

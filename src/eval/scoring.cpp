@@ -15,13 +15,23 @@ double value_of(const FeatureWindow& w, const std::string& feature) {
   return w.get(feature);
 }
 
-// The signal that shows each fault type best, besides latency and errors.
-std::string primary_signal(const std::string& fault_type) {
-  if (fault_type == "memory_leak") return "memory_utilization_max";
-  if (fault_type == "cpu_spike" || fault_type == "traffic_surge") return "cpu_utilization_mean";
-  if (fault_type == "db_latency") return "db_query_p95_s";
-  if (fault_type == "crash_loop") return "pods_not_ready";
-  return "error_ratio";
+// The signals MTTR judges, as issue 5 point 10 defines it: the affected service's latency and error
+// rate back in their normal band. A fault's own resource signal (memory of a leak, CPU of a spike)
+// is not one of them: a spike served within its latency band by more replicas is repaired for its
+// users although each pod still burns more CPU, and a leak caught before it hurt anyone has
+// nothing to recover from. (Until 2026-11-25 the fault type's own signal was judged too, which
+// made a cpu_spike repaired by scaling count as unrepaired until the fault ended.)
+bool judged_for_recovery(const std::string& feature) {
+  return feature == "latency_p95_s" || feature == "error_ratio";
+}
+
+// A service with pods but none of them ready serves nothing: every call to it fails (its error
+// rate, as its callers see it, is 100%), although its own windows carry no latency or error ratio
+// (no pod answered a request). A crash loop is exactly that; without this rule it would look like
+// a fault that never left the normal band.
+bool serves_nothing(const FeatureWindow& w) {
+  const double pods = w.get("pods"), ready = w.get("pods_ready");
+  return !std::isnan(pods) && !std::isnan(ready) && pods > 0 && ready < 0.5;
 }
 
 double absolute_floor(const std::string& feature) {
@@ -81,10 +91,9 @@ double recovery_seconds(const RunRecord& run, const std::map<std::string, std::v
   std::vector<std::pair<TimeMs, bool>> health;  // window end -> all signals in band
   for (const auto& w : run.service_windows) {
     if (w.service != f.service || w.end < f.start) continue;
-    bool ok = true;
+    bool ok = !serves_nothing(w);
     for (const auto& b : bit->second) {
-      if (b.feature != "latency_p95_s" && b.feature != "error_ratio" && b.feature != primary_signal(f.fault_type))
-        continue;
+      if (!judged_for_recovery(b.feature)) continue;
       double v = value_of(w, b.feature);
       if (!std::isnan(v) && v > b.upper) ok = false;
     }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "eval/scoring.hpp"
 
@@ -35,7 +36,10 @@ RunRecord leak_run(TimeMs recovered_at) {
     bool leaking = t >= 22 * kMin && t < recovered_at;
     double mem = leaking ? std::min(0.98, 0.4 + 0.07 * static_cast<double>(t - 22 * kMin) / kMin)
                          : 0.35 + 0.01 * static_cast<double>((t / 10'000) % 3);
-    r.service_windows.push_back(window("orders", t, 0.08, 0.002, mem));
+    // GC pauses: latency leaves its band once the heap is nearly full, and stays out until the
+    // leak is repaired (MTTR judges latency and errors, not memory).
+    double latency = leaking && t >= 25 * kMin ? 0.6 : 0.08;
+    r.service_windows.push_back(window("orders", t, latency, 0.002, mem));
   }
   return r;
 }
@@ -58,8 +62,53 @@ TEST(Scoring, DetectedTypedRootCausedWithMttdAndMttr) {
   EXPECT_TRUE(out[0].type_correct);
   EXPECT_TRUE(out[0].root_cause_correct);
   EXPECT_DOUBLE_EQ(out[0].mttd_s, 300);
-  // Memory leaves its band a little after minute 22 and is back at minute 30.
+  // Latency leaves its band at minute 25 and is back at minute 30: ten minutes after onset.
   EXPECT_NEAR(out[0].mttr_s, 600, 20);
+}
+
+TEST(Scoring, MttrJudgesLatencyAndErrorsNotTheFaultsOwnSignal) {
+  // A leak caught and repaired before it hurt latency or errors: memory left its band, but
+  // nothing a user sees did, so there is nothing to recover from (no MTTR).
+  RunRecord quiet = leak_run(24 * kMin);
+  EXPECT_TRUE(std::isnan(score_faults(quiet, nullptr)[0].mttr_s));
+  // A CPU spike repaired by scaling: latency is back at minute 23 although CPU stays high.
+  RunRecord r;
+  r.start = 0;
+  r.end = 60 * kMin;
+  r.faults.push_back({"f1", 20 * kMin, "search", "cpu_spike", "cpu_saturation", 20 * kMin, 40 * kMin, 1.5});
+  for (TimeMs t = kMin; t <= r.end; t += 10'000) {
+    bool spiking = t >= 20 * kMin && t < 40 * kMin;
+    FeatureWindow w = window("search", t, spiking && t < 23 * kMin ? 2.0 : 0.08, 0.002, 0.35);
+    w.set("cpu_utilization_mean", spiking ? 0.6 : 0.3 + 0.01 * static_cast<double>((t / 10'000) % 3));
+    r.service_windows.push_back(w);
+  }
+  EXPECT_NEAR(score_faults(r, nullptr)[0].mttr_s, 180, 10);
+}
+
+TEST(Scoring, ServiceWithNoReadyPodIsOutOfBand) {
+  // A crash loop: no pod of inventory is ready from minute 20 to minute 23, so its windows carry
+  // no latency or error ratio (nobody answered), yet every call to it fails. Recovered when a pod
+  // serves again in band: three minutes after onset.
+  RunRecord r;
+  r.start = 0;
+  r.end = 60 * kMin;
+  r.faults.push_back({"f1", 20 * kMin, "inventory", "crash_loop", "crash_loop", 20 * kMin, 40 * kMin, 1});
+  for (TimeMs t = kMin; t <= r.end; t += 10'000) {
+    const bool down = t >= 20 * kMin && t < 23 * kMin;
+    FeatureWindow w;
+    w.id = "inv" + std::to_string(t);
+    w.start = t - kMin;
+    w.end = t;
+    w.service = "inventory";
+    w.set("pods", 2);
+    w.set("pods_ready", down ? 0 : 2);
+    if (!down) {
+      w.set("latency_p95_s", 0.05 + 0.002 * static_cast<double>((t / 10'000) % 3));
+      w.set("error_ratio", 0.001);
+    }
+    r.service_windows.push_back(w);
+  }
+  EXPECT_NEAR(score_faults(r, nullptr)[0].mttr_s, 180, 10);
 }
 
 TEST(Scoring, NeverRepairedCountsUntilTheFaultEnds) {
