@@ -26,7 +26,7 @@ struct PlaybookStep {
   std::optional<int> by;              // scale_deployment: add this many (may be negative)
   // scale_deployment: size the deployment for its measured load, like a HorizontalPodAutoscaler
   // in one step: replicas = ceil(current x CPU utilisation / target). A saturated service (CPU
-  // utilisation at the limit) hides its true demand, so it at least doubles.
+  // utilisation at the limit) hides its true demand, so it at least triples.
   std::optional<double> target_utilization;
   // scale_deployment: also size every other service of the incident that is CPU-saturated (a
   // surge arriving at the front door saturates the services it calls too).

@@ -414,6 +414,23 @@ void Remediator::take_step(Run& run, const PlaybookStep& step, TimeMs now) {
 }
 
 constexpr double kSaturatedUtilization = 0.85;  // CPU mean at or above this: the service is saturated
+// A scrape at or above this share of the limit is a pod pinned at its limit (usage is capped there;
+// scrapes carry a few percent of noise). The window's mean lags a sudden spike by up to a window
+// (it still averages the minute before the onset), its maximum does not.
+constexpr double kPinnedUtilization = 0.95;
+// How much a saturated service at least grows in one step. Its true demand is hidden by the cap,
+// so the step cannot be sized from it; a HorizontalPodAutoscaler with the default scale-up policy
+// (+100% every 15 s) would reach 4x within 30 s, while our next step comes only after a
+// verification deadline (90 s) during which users wait. Tripling is sized for that wait; unused
+// pods cost less than another 90 s of saturation.
+constexpr int kSaturatedGrowth = 3;
+
+namespace {
+bool saturated(const FeatureWindow& w) {
+  const double mean = w.get(feature_names::kCpuUtilMean), max = w.get(feature_names::kCpuUtilMax);
+  return (!is_absent(mean) && mean >= kSaturatedUtilization) || (!is_absent(max) && max >= kPinnedUtilization);
+}
+}  // namespace
 
 int Remediator::replicas_for_load(const std::string& service, int current, double target, std::string& why) const {
   auto it = latest_windows_.find(service);
@@ -424,12 +441,14 @@ int Remediator::replicas_for_load(const std::string& service, int current, doubl
   }
   int fit = static_cast<int>(std::ceil(current * util / target - 1e-9));
   int desired = std::max(current + 1, fit);
-  char buf[160];
-  if (util >= kSaturatedUtilization) {
-    // CPU is capped at the limit: the true demand is higher than measured, so at least double.
-    desired = std::max(desired, 2 * current);
-    std::snprintf(buf, sizeof buf, "CPU at %.0f%% of limit on %d pods (saturated, demand unknown): at least double",
-                  util * 100, current);
+  char buf[200];
+  if (saturated(it->second)) {
+    // CPU is capped at the limit: the true demand is higher than measured.
+    desired = std::max(desired, kSaturatedGrowth * current);
+    const double max = it->second.get(feature_names::kCpuUtilMax);
+    std::snprintf(buf, sizeof buf,
+                  "CPU at %.0f%% of limit on %d pods (peak %.0f%%: saturated, demand unknown): at least x%d",
+                  util * 100, current, is_absent(max) ? util * 100 : max * 100, kSaturatedGrowth);
   } else {
     std::snprintf(buf, sizeof buf, "CPU at %.0f%% of limit on %d pods, %d pods bring it to %.0f%%", util * 100, current,
                   desired, util * current / desired * 100);
@@ -442,9 +461,7 @@ void Remediator::scale_saturated_services(Run& run, const PlaybookStep& step, Ti
   for (const auto& service : run.incident.affected_services) {
     if (service == run.incident.service) continue;
     auto it = latest_windows_.find(service);
-    if (it == latest_windows_.end()) continue;
-    double util = it->second.get(feature_names::kCpuUtilMean);
-    if (is_absent(util) || util < kSaturatedUtilization) continue;
+    if (it == latest_windows_.end() || !saturated(it->second)) continue;
     RemediationAction action;
     action.id = next_id();
     action.ts = now;

@@ -163,13 +163,15 @@ class Harness {
     pump();
   }
   // One metrics window of `service` with the given CPU utilisation (fraction of the limit).
-  void cpu_window(const std::string& service, double cpu) {
+  // `peak`: the window's highest scrape (cpu_utilization_max), when given.
+  void cpu_window(const std::string& service, double cpu, double peak = kAbsent) {
     FeatureWindow w;
     w.id = "fw-" + std::to_string(++windows_);
     w.start = clock_.now() - 10 * kSec;
     w.end = clock_.now();
     w.service = service;
     w.set(std::string(feature_names::kCpuUtilMean), cpu);
+    if (!is_absent(peak)) w.set(std::string(feature_names::kCpuUtilMax), peak);
     w.set(std::string(feature_names::kLatencyP95), 1.5);
     bus_.publish(topics::kFeatures, w);
     pump();
@@ -891,18 +893,30 @@ TEST(RemediatorDefaults, CpuSaturationScalesToFitTheMeasuredLoad) {
   EXPECT_NE(ok[0].reason.find("CPU at 70% of limit on 3 pods"), std::string::npos) << ok[0].reason;
 }
 
-TEST(RemediatorDefaults, SaturatedServiceAtLeastDoublesAndStepsOnWhileStillSaturated) {
+TEST(RemediatorDefaults, SaturatedServiceAtLeastTriplesAndStepsOnWhileStillSaturated) {
   Harness h(Harness::quiet_options(), PlaybookSet::defaults());
   h.cpu_window("orders", 0.97);  // at the limit: the true demand is hidden
   h.incident(make_incident(IncidentType::CpuSaturation));
-  ASSERT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 6"});
-  // Still saturated when the 90 s verification runs out: the second step doubles again (capped at 10).
+  ASSERT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 9"});
+  // Still saturated when the 90 s verification runs out: the second step grows again (capped at 10).
   for (int i = 0; i < 10; ++i) {
     h.advance(10 * kSec);
     h.cpu_window("orders", 0.95);
   }
   ASSERT_EQ(calls_of(h).size(), 2u);
-  EXPECT_EQ(calls_of(h)[1], "scale_deployment shop/orders 10");  // 12 asked, capped by max_replicas
+  EXPECT_EQ(calls_of(h)[1], "scale_deployment shop/orders 10");  // 27 asked, capped by max_replicas
+}
+
+TEST(RemediatorDefaults, PodsPinnedAtTheLimitCountAsSaturatedBeforeTheMeanShowsIt) {
+  // 25 s into a spike the 60 s window's mean still averages the calm minute before (65%), but its
+  // peak scrape is at the limit: sized as saturated, not as "65% fits on 4 pods".
+  Harness h(Harness::quiet_options(), PlaybookSet::defaults());
+  h.cpu_window("orders", 0.65, 1.01);
+  h.incident(make_incident(IncidentType::CpuSaturation));
+  ASSERT_EQ(calls_of(h), std::vector<std::string>{"scale_deployment shop/orders 9"});
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_NE(ok[0].reason.find("peak 101%"), std::string::npos) << ok[0].reason;
 }
 
 TEST(RemediatorDefaults, TrafficSurgeAlsoSizesTheSaturatedServicesOfTheIncident) {
@@ -913,7 +927,7 @@ TEST(RemediatorDefaults, TrafficSurgeAlsoSizesTheSaturatedServicesOfTheIncident)
   auto inc = make_incident(IncidentType::TrafficSurge);
   inc.affected_services = {"orders", "payments", "search"};
   h.incident(inc);
-  EXPECT_EQ(calls_of(h), (std::vector<std::string>{"scale_deployment shop/orders 6", "scale_deployment shop/payments 6"}));
+  EXPECT_EQ(calls_of(h), (std::vector<std::string>{"scale_deployment shop/orders 9", "scale_deployment shop/payments 9"}));
 }
 
 TEST(RemediatorDefaults, ActionsAreCountedByKindAndOutcome) {
