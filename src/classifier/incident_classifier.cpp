@@ -32,6 +32,19 @@ bool contains_any(const std::string& text, std::initializer_list<const char*> wo
   return false;
 }
 
+// Whether `text` names `peer` as the other end of a call: "upstream <peer>", "call to <peer>",
+// "calling <peer>", "connect to <peer>", "dial tcp <peer>:" — the name followed by no letter or digit.
+bool names_call_to(const std::string& text, const std::string& peer) {
+  for (const char* lead : {"upstream ", "call to ", "calling ", "connect to ", "dial tcp "}) {
+    const std::string phrase = lead + peer;
+    for (std::size_t at = text.find(phrase); at != std::string::npos; at = text.find(phrase, at + 1)) {
+      const std::size_t after = at + phrase.size();
+      if (after == text.size() || !std::isalnum(static_cast<unsigned char>(text[after]))) return true;
+    }
+  }
+  return false;
+}
+
 enum class Category { Memory, Cpu, Requests, Restarts, Readiness, Latency, Errors, Database, NewTemplates, Logs, Other };
 
 Category category_of(const std::string& signal) {
@@ -191,6 +204,19 @@ bool IncidentClassifier::callees_caught_up(const Tracked& t) const {
   return true;
 }
 
+bool IncidentClassifier::awaiting_logs(const Tracked& t) const {
+  // An error burst or a bad state is told from a dependency's outage and from a callee's failure
+  // only by what the failing requests log: hold the first decision (at most catch_up_max) until a
+  // new log template of the root is in. The remediator acts on the first decision.
+  const IncidentType type = t.incident.type;
+  if (type != IncidentType::ErrorBurst && type != IncidentType::BadState) return false;
+  auto it = t.templates.find(t.incident.service);
+  if (it == t.templates.end()) return true;
+  for (const auto& [id, tpl] : it->second)
+    if (tpl.is_new) return false;
+  return true;
+}
+
 bool IncidentClassifier::service_in_active_incident(const std::string& service) const {
   for (const auto& [id, t] : incidents_) {
     if (t.incident.status == IncidentStatus::Resolved) continue;
@@ -336,6 +362,8 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     bool oom = false, connection = false, external = false, stuck = false, crash = false, db_words = false,
          change = false, exception = false, db_words_new = false;
     bool critical = false;
+    std::set<std::string> failing_callees;  // callees its log lines say calls to are failing
+    bool scanned = false;                   // log templates looked at
     TimeMs first = 0;
     double max_score = 0;
     std::map<std::string, int> hints;
@@ -384,10 +412,19 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
   }
   std::vector<std::string> all_services;
   for (const auto& [s, p] : profiles) all_services.push_back(s);
-  for (auto& [service, templates] : t.templates) {
-    auto pit = profiles.find(service);
-    if (pit == profiles.end()) continue;
-    Profile& p = pit->second;
+  // What a service's log templates say. A service the incident holds no log evidence of yet (a
+  // callee the root moved down to) is judged on its latest log window.
+  auto scan_templates = [&](const std::string& service, Profile& p) {
+    p.scanned = true;
+    auto& templates = t.templates[service];
+    bool observed = false;
+    for (const auto& [k, o] : t.observations) observed = observed || o.service == service;
+    if (!observed)
+      if (auto lt = latest_templates_.find(service); lt != latest_templates_.end())
+        for (const auto& tc : lt->second) {
+          auto& seen = templates[tc.template_id];
+          if (seen.text.empty()) seen = TemplateSeen{tc.template_text, tc.example, tc.count, tc.is_new};
+        }
     for (const auto& [id, tpl] : templates) {
       const std::string text = lower(tpl.text + " " + tpl.example);
       if (tpl.is_new) p.new_templates = true;
@@ -417,8 +454,16 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
           internal = internal || (s != service && text.find(lower(s)) != std::string::npos);
         if (!internal) p.external = true;
       }
+      // Errors on calls to a callee named as the peer of the call ("upstream payments answered
+      // 503", "call to inventory failed", "dial tcp orders:8080"): the errors are the callee's, not
+      // this service's own. Only the name in a call phrase counts ("cached value" is no call to cache).
+      if (contains_any(text, {"fail", "refused", "unavailable", "answered 5", "circuit breaker", "reset", "error"}))
+        for (const auto& s : opt_.graph.services())
+          if (s != service && opt_.graph.calls_transitively(service, s) && names_call_to(text, lower(s)))
+            p.failing_callees.insert(s);
     }
-  }
+  };
+  for (auto& [service, p] : profiles) scan_templates(service, p);
   if (profiles.empty()) return;
 
   auto earlier = [&](const std::string& a, const std::string& b) {
@@ -522,13 +567,30 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
         const double d = degradation(callee, sign);
         if (d > worst) { worst = d; next = callee; what = sign; }
       }
-      if (next.empty()) break;
+      if (next.empty()) {
+        // The callee's windows may not show it yet, but the root's own log lines say which
+        // callee its failing calls go to: a root with no resource signal of its own is its victim.
+        Profile& rp = profiles[root];
+        if (!rp.scanned) scan_templates(root, rp);
+        if (rp.memory || rp.cpu || rp.restarts || rp.not_ready || rp.database) break;
+        for (const auto& callee : rp.failing_callees)
+          if (!visited.count(callee) && opt_.graph.calls_transitively(root, callee)) {
+            next = callee;
+            break;
+          }
+        if (next.empty()) break;
+        visited.insert(next);
+        why = root + " logs failing calls to " + next;
+        root = next;
+        continue;
+      }
       visited.insert(next);
       why = root + " waits on " + next + ", whose own " + what + " (its callees are healthy)";
       root = next;
     }
   }
   Profile& p = profiles[root];
+  if (!p.scanned) scan_templates(root, p);
   // The culprit's current windows count as its own evidence even before its alerts arrive.
   {
     auto up = [&](const char* feature, double floor) {
@@ -562,11 +624,15 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
                                     (is_db(root) && p.db_words ? 2 : 0) + hint("db_latency")},
       {IncidentType::DependencyOutage, (p.connection && p.external ? 3.5 : 0) + (p.errors || p.latency ? 0.5 : 0) -
                                            (resource ? 3 : 0) + hint("dependency_outage")},
+      // Errors on calls to a dependency (an external host, or a callee named in the failing
+      // lines) are not this service's own burst or bad state: restarting it fixes nothing.
       {IncidentType::ErrorBurst, (p.errors ? 2 : 0) + (p.new_templates ? 1.5 : 0) + (p.change ? 1 : 0) +
                                      (p.exception ? 0.5 : 0) -
-                                     (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) + hint("error_burst")},
+                                     (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) -
+                                     (!p.failing_callees.empty() ? 2 : 0) + hint("error_burst")},
       {IncidentType::BadState, (p.errors || p.latency ? 1.5 : 0) + (p.stuck ? 3 : 0) + (!p.new_templates ? 0.6 : 0) -
-                                   (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) + hint("bad_state")},
+                                   (resource ? 2 : 0) - (p.connection && p.external ? 1 : 0) -
+                                   (!p.failing_callees.empty() ? 2 : 0) + hint("bad_state")},
   }};
   IncidentType type = IncidentType::Unknown;
   double best = 1.4;  // below this, no type has enough support (new templates alone just pass)
@@ -738,8 +804,11 @@ bool IncidentClassifier::back_to_normal(const Tracked& t) const {
     if (std::isnan(v)) continue;  // no current value: the quiet period decides
     const double base = std::isnan(o.expected) ? baseline_of(o.service, o.signal) : o.expected;
     if (std::isnan(base) || std::isnan(o.peak)) continue;
-    const double dist = std::fabs(v - base);
-    if (dist <= opt_.back_fraction * std::fabs(o.peak - base) || dist <= 0.1 * std::fabs(base)) continue;
+    // Judged in the direction the signal moved: CPU per pod that went up and is now below its
+    // baseline (the service was given more replicas than before the fault) is back, not abnormal.
+    const double excursion = o.peak - base;
+    const double still = excursion >= 0 ? v - base : base - v;  // how far it still is out, that way
+    if (still <= opt_.back_fraction * std::fabs(excursion) || still <= 0.1 * std::fabs(base)) continue;
     return false;
   }
   return true;
@@ -832,8 +901,13 @@ std::vector<Incident> IncidentClassifier::on_result(const ActionResult& r) {
 std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
   now_ = std::max(now_, now);
   for (auto& [id, t] : incidents_) {
-    if (!t.published && t.publish_at <= now_ && (now_ >= t.publish_at + opt_.catch_up_max_ms || callees_caught_up(t))) {
+    const bool waited_enough = now_ >= t.publish_at + opt_.catch_up_max_ms;
+    bool publish = false;
+    if (!t.published && t.publish_at <= now_ && (waited_enough || callees_caught_up(t))) {
       classify(t, now_);
+      publish = waited_enough || !awaiting_logs(t);
+    }
+    if (publish) {
       t.published = true;
       t.incident.opened_at = now_;
       note(t, now_, "opened: " + t.incident.title);

@@ -119,6 +119,7 @@ class IncidentClassifier {
   bool service_in_active_incident(const std::string& service) const;
   double degradation(const std::string& service, std::string& sign) const;
   bool callees_caught_up(const Tracked& t) const;
+  bool awaiting_logs(const Tracked& t) const;
   void note(Tracked& t, TimeMs ts, std::string text);
   std::vector<Incident> flush();
 

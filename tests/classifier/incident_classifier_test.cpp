@@ -203,6 +203,64 @@ TEST_F(ClassifierTest, FirstDecisionWaitsForTheCalleesWindowsAndDescendsToTheDeg
   EXPECT_NE(inc.summary.find("orders waits on postgres"), std::string::npos) << inc.summary;
 }
 
+// Errors on payments and no log line yet: an error burst of payments' own and an outage of what it
+// calls look the same until the failing requests' log lines arrive. The first decision (which the
+// remediator acts on) waits for them, and the connection-refused line makes it an outage.
+TEST_F(ClassifierTest, ErrorsWithoutLogLinesAreHeldUntilTheLogsSayWhatFails) {
+  ClassifierOptions o = options();
+  o.catch_up_max_ms = 30 * S;
+  c_ = IncidentClassifier(o);
+  warm_up({"frontend", "orders", "payments", "postgres"}, T0);
+  for (const char* svc : {"frontend", "orders", "payments", "postgres"}) window(T0 + 20 * S, svc, {{"latency_p95_s", 0.1}});
+  anomaly("a1", T0 + 10 * S, "payments", "error_ratio", 0.9, 0.01);
+  anomaly("a2", T0 + 10 * S, "payments", "log_error_ratio", 0.9, 0.05);
+  tick(T0 + 20 * S);
+  EXPECT_TRUE(latest_.empty()) << "decided an error type before any log line of the errors";
+  logs(T0 + 25 * S, "payments",
+       {{21, "dial tcp payment-gateway:<*>: connect: connection refused (retrying in <*>, attempt <*>)", 300,
+         "dial tcp payment-gateway:443: connect: connection refused (retrying in 500ms, attempt 2/5)", true}});
+  tick(T0 + 26 * S);
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.type, IncidentType::DependencyOutage) << inc.summary;
+  EXPECT_EQ(inc.service, "payments");
+  EXPECT_EQ(inc.opened_at, T0 + 26 * S);
+}
+
+TEST_F(ClassifierTest, HoldForLogLinesIsBounded) {
+  ClassifierOptions o = options();
+  o.catch_up_max_ms = 30 * S;
+  c_ = IncidentClassifier(o);
+  warm_up({"frontend", "orders", "payments", "postgres"}, T0);
+  for (const char* svc : {"frontend", "orders", "payments", "postgres"}) window(T0 + 20 * S, svc, {{"latency_p95_s", 0.1}});
+  anomaly("a1", T0 + 10 * S, "payments", "error_ratio", 0.9, 0.01);
+  tick(T0 + 44 * S);
+  EXPECT_TRUE(latest_.empty());
+  tick(T0 + 45 * S);  // decide_delay 5 s + at most 30 s more: decided on what is there
+  ASSERT_EQ(latest_.size(), 1u);
+  EXPECT_EQ(only_incident().opened_at, T0 + 45 * S);
+  EXPECT_EQ(only_incident().service, "payments");
+}
+
+// orders' failing requests name the callee they fail on, before payments' own windows or alerts
+// show anything: payments is the culprit, judged on its own latest log lines (an outage of the
+// payment gateway it calls), and orders is its victim.
+TEST_F(ClassifierTest, LogLinesNamingAFailingCalleeMoveTheRootDown) {
+  warm_up({"frontend", "orders", "payments", "postgres"}, T0);
+  logs(T0 + 8 * S, "payments",
+       {{31, "request failed: call to payment-gateway failed: dial tcp payment-gateway:<*>: connect: connection refused", 80,
+         "request failed: call to payment-gateway failed: dial tcp payment-gateway:443: connect: connection refused", true}});
+  anomaly("a1", T0 + 10 * S, "orders", "error_ratio", 0.5, 0.01);
+  anomaly("a2", T0 + 10 * S, "orders", "log:new_template", 3, 0);
+  logs(T0 + 10 * S, "orders",
+       {{32, "request failed: upstream payments answered <*> Service Unavailable", 120,
+         "request failed: upstream payments answered 503 Service Unavailable", true}});
+  tick(T0 + 20 * S);
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.service, "payments") << inc.summary;
+  EXPECT_EQ(inc.type, IncidentType::DependencyOutage) << inc.summary;
+  EXPECT_NE(inc.summary.find("orders logs failing calls to payments"), std::string::npos) << inc.summary;
+}
+
 TEST_F(ClassifierTest, CatchUpWaitIsBounded) {
   ClassifierOptions o = options();
   o.catch_up_max_ms = 30 * S;
@@ -382,6 +440,26 @@ TEST_F(ClassifierTest, LifecycleMitigateResolveAfterHoldAndReopenOnRelapse) {
   res.detail = "cpu still at 97% after 120 s";
   take(c_.on_result(res));
   EXPECT_EQ(latest_[id].status, IncidentStatus::Escalated);
+}
+
+TEST_F(ClassifierTest, SignalBelowItsBaselineAfterMoreReplicasIsBack) {
+  // CPU per pod went up to 97%; after scaling out it sits at 10%, below the 30% it had before the
+  // fault: the excursion is over (judged in the direction it went), so the incident resolves.
+  warm_up({"search"}, T0);
+  anomaly("a1", T0 + 10 * S, "search", "cpu_utilization_mean", 0.97, 0.3);
+  tick(T0 + 20 * S);
+  const std::string id = only_incident().id;
+  window(T0 + 100 * S, "search", {{"cpu_utilization_mean", 0.10}});
+  tick(T0 + 101 * S);
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Resolved);
+  // The other way round a value still far above is not back.
+  anomaly("b1", T0 + 900 * S, "search", "cpu_utilization_mean", 0.97, 0.3);
+  tick(T0 + 910 * S);
+  ASSERT_EQ(latest_.size(), 2u);
+  window(T0 + 990 * S, "search", {{"cpu_utilization_mean", 0.80}});
+  tick(T0 + 991 * S);
+  for (const auto& [iid, inc] : latest_)
+    if (iid != id) EXPECT_NE(inc.status, IncidentStatus::Resolved);
 }
 
 TEST_F(ClassifierTest, DiagnosisStaysWhatTheRemediatorActedOn) {
