@@ -83,6 +83,9 @@ class KafkaSubscription final : public Subscription {
     // Short group timeouts: a killed member's partitions move within seconds.
     set_or_throw(*conf, "session.timeout.ms", "6000");
     set_or_throw(*conf, "heartbeat.interval.ms", "500");
+    // Back at most 1 s between reconnects (the Java client's default; librdkafka's is 10 s), so a
+    // broker that comes back is used again within a second.
+    set_or_throw(*conf, "reconnect.backoff.max.ms", "1000");
     apply_properties(*conf, o.properties);
     std::string err;
     if (conf->set("rebalance_cb", &rebalance_, err) != RdKafka::Conf::CONF_OK)
@@ -120,8 +123,18 @@ class KafkaSubscription final : public Subscription {
       next->messages.pop_front();
       --buffered_;
       const bool rebuild = msg->offset() < next->rebuild_until;
-      if (rebuild) --next->rebuild_buffered;  // every buffered rebuild message was counted
+      if (rebuild) {
+        if (next->rebuild_buffered > 0) --next->rebuild_buffered;
+        ++next->rebuild_handed;
+      }
       next->handed_until = std::max(next->handed_until, msg->offset() + 1);
+      // The rebuild is over once the last message before the committed offset (or anything after
+      // it, if retention dropped the rest) is handed out.
+      if (next->rebuild_until > 0 && !next->rebuild_done && next->handed_until >= next->rebuild_until) {
+        next->rebuild_done = true;
+        log::info("kafka", "group {}: state of {}[{}] rebuilt from {} message(s)", group_, msg->topic_name(),
+                  msg->partition(), next->rebuild_handed);
+      }
       if (take(*msg, rebuild, out)) ++n;
     }
     update_lag();
@@ -155,7 +168,7 @@ class KafkaSubscription final : public Subscription {
 
   bool rebuilding() const override {
     for (const auto& [tp, part] : parts_)
-      if (part.rebuild_until > 0 && (!part.rebuild_loaded || part.rebuild_buffered > 0)) return true;
+      if (part.rebuild_until > 0 && !part.rebuild_done) return true;
     return false;
   }
 
@@ -173,40 +186,39 @@ class KafkaSubscription final : public Subscription {
       // incomplete: if the partition comes back, the rebuild starts over; what was handled already
       // is skipped by event id).
       const PartitionBuffer& part = it->second;
-      if (part.rebuild_until == 0 || (part.rebuild_loaded && part.rebuild_buffered == 0))
-        held_before_revoke_[{p->topic(), p->partition()}] = part.handed_until;
+      if (part.rebuild_until == 0 || part.rebuild_done)
+        held_before_revoke_.insert({p->topic(), p->partition()});
       buffered_ -= part.messages.size();
       parts_.erase(it);
     }
   }
 
   // Starts every assigned partition at its committed offset C or — with a state rebuild, for a
-  // partition whose events up to C this process has not all seen (a restart, a take-over) — up to
+  // partition this process did not hold until this rebalance (a restart, a take-over) — up to
   // rebuild_max_events before it. The messages before C are handed out as rebuild deliveries and
   // never committed, so the group's offsets never move back. A partition this process held until
   // this rebalance (eager rebalancing revokes everything first, and a broker outage loses and
-  // regains every partition) keeps its state, unless another member consumed it meanwhile.
+  // regains every partition) keeps its state and needs no broker round trip here: the callback
+  // runs inside consume(), and while it blocks, this process's other consumers in the group (one
+  // per input) cannot answer the rebalance either.
   void on_assign(RdKafka::KafkaConsumer* consumer, std::vector<RdKafka::TopicPartition*>& partitions) {
     for (auto* p : partitions) parts_[{p->topic(), p->partition()}] = PartitionBuffer{};
-    if (rebuild_enabled() && !partitions.empty()) {
-      // Blocking, but on this service's own thread before it reads anything: the rebalance
-      // callback runs inside consume().
-      if (consumer->committed(partitions, 5000) ==
-          RdKafka::ERR_NO_ERROR) {
-        for (auto* p : partitions) {
+    std::vector<RdKafka::TopicPartition*> gained;
+    if (rebuild_enabled())
+      for (auto* p : partitions)
+        if (!held_before_revoke_.count({p->topic(), p->partition()})) gained.push_back(p);
+    held_before_revoke_.clear();
+    if (!gained.empty()) {
+      if (consumer->committed(gained, 2000) == RdKafka::ERR_NO_ERROR) {
+        for (auto* p : gained) {
           const std::int64_t committed = p->offset();
           if (p->err() != RdKafka::ERR_NO_ERROR || committed <= 0) {
             p->set_offset(RdKafka::Topic::OFFSET_INVALID);  // nothing committed: auto.offset.reset
             continue;
           }
-          auto held = held_before_revoke_.find({p->topic(), p->partition()});
-          if (held != held_before_revoke_.end() && held->second >= committed) continue;  // state is here
-          std::int64_t low = 0, high = 0;
-          if (consumer->query_watermark_offsets(p->topic(), p->partition(), &low, &high, 2000) !=
-              RdKafka::ERR_NO_ERROR)
-            low = 0;
-          const std::int64_t from = std::max(low, committed - options_.rebuild_max_events);
-          if (from >= committed) continue;  // nothing retained before C: starts there, empty
+          // If the broker no longer holds `from`, the fetch resets to the oldest it holds
+          // (auto.offset.reset=earliest), which is where the rebuild then starts.
+          const std::int64_t from = std::max<std::int64_t>(0, committed - options_.rebuild_max_events);
           auto& part = parts_[{p->topic(), p->partition()}];
           part.rebuild_until = committed;
           p->set_offset(from);
@@ -215,10 +227,9 @@ class KafkaSubscription final : public Subscription {
         }
       } else {
         // Committed offsets unknown (broker unreachable): start from them without a rebuild.
-        for (auto* p : partitions) p->set_offset(RdKafka::Topic::OFFSET_INVALID);
+        for (auto* p : gained) p->set_offset(RdKafka::Topic::OFFSET_INVALID);
       }
     }
-    held_before_revoke_.clear();
     consumer->assign(partitions);
   }
 
@@ -283,6 +294,8 @@ class KafkaSubscription final : public Subscription {
     bool rebuild_loaded = false;          // read up to rebuild_until (or cut short): its look-back is known
     std::size_t rebuild_buffered = 0;     // rebuild messages buffered, not handed out yet
     std::int64_t rebuild_newest_ts = -1;  // newest timestamp among the rebuild messages read
+    bool rebuild_done = false;            // every rebuild message is handed out (or was dropped)
+    std::size_t rebuild_handed = 0;       // rebuild messages handed out
   };
 
   // A message before the committed offset arrived for a rebuild: keep only what is within the
@@ -312,8 +325,10 @@ class KafkaSubscription final : public Subscription {
       if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return;
       if (msg->err() == RdKafka::ERR__PARTITION_EOF) {
         if (auto it = parts_.find({msg->topic_name(), msg->partition()}); it != parts_.end()) {
-          it->second.at_end = true;
-          it->second.rebuild_loaded = true;  // no more to read, before the committed offset or after
+          PartitionBuffer& part = it->second;
+          part.at_end = true;
+          part.rebuild_loaded = true;  // no more to read, before the committed offset or after
+          if (part.rebuild_buffered == 0) part.rebuild_done = true;  // (what was to re-read is gone)
         }
         continue;
       }
@@ -371,8 +386,8 @@ class KafkaSubscription final : public Subscription {
   std::size_t buffered_ = 0;
   std::map<std::pair<std::string, int>, std::int64_t> pending_;  // next offset to commit
   SubscribeOptions options_;
-  // Partitions revoked by the rebalance under way, with the offset after the last one handed out.
-  std::map<std::pair<std::string, int>, std::int64_t> held_before_revoke_;
+  // Partitions revoked by the rebalance under way (whose state here is complete).
+  std::set<std::pair<std::string, int>> held_before_revoke_;
   Gauge* lag_ = nullptr;
   Counter* dead_ = nullptr;
   std::int64_t last_lag_ms_ = 0;
@@ -432,6 +447,7 @@ KafkaBus::KafkaBus(KafkaOptions options, MetricsRegistry* metrics)
   set_or_throw(*conf, "acks", "all");
   set_or_throw(*conf, "linger.ms", "5");
   set_or_throw(*conf, "partitioner", "murmur2_random");  // the Java client's: same partitions for a key
+  set_or_throw(*conf, "reconnect.backoff.max.ms", "1000");   // as the consumers' (see there)
   apply_properties(*conf, options_.properties);
   std::string err;
   if (conf->set("dr_cb", delivery_reports(metrics_), err) != RdKafka::Conf::CONF_OK)

@@ -197,13 +197,13 @@ std::size_t EventService::poll_in_time_order() {
   constexpr TimeMs kNoLimit = std::numeric_limits<TimeMs>::max();
   TimeMs horizon = kNoLimit;
   for (std::size_t i = 0; i < inputs_.size(); ++i) {
-    if (held_[i].size() < max_batch_) {
-      batch_.clear();
-      const std::size_t want = max_batch_ - held_[i].size();
-      const std::size_t got = inputs_[i].sub->poll(batch_, want);
-      for (auto& d : batch_) held_[i].push_back(std::move(d));
-      if (got < want) continue;  // this input had everything it could give: it bounds nothing
-    }
+    // Every input is polled, a full one for nothing: a Kafka consumer that is not polled cannot
+    // answer a rebalance, and its whole group (the other inputs' consumers too) waits for it.
+    batch_.clear();
+    const std::size_t want = max_batch_ - std::min(max_batch_, held_[i].size());
+    const std::size_t got = inputs_[i].sub->poll(batch_, want);
+    for (auto& d : batch_) held_[i].push_back(std::move(d));
+    if (want > 0 && got < want) continue;  // this input had everything it could give: it bounds nothing
     // This input may hold more beyond its newest event here: nothing newer may go first.
     if (!held_[i].empty()) horizon = std::min(horizon, event_time(held_[i].back().event));
   }
