@@ -137,6 +137,7 @@ class KafkaSubscription final : public Subscription {
       }
       if (take(*msg, rebuild, out)) ++n;
     }
+    if (max > 0) report_stall(n);  // asked for nothing: nothing to report
     update_lag();
     return n;
   }
@@ -260,6 +261,31 @@ class KafkaSubscription final : public Subscription {
     d.rebuild = rebuild;
     out.push_back(std::move(d));
     return true;
+  }
+
+  // Says which partitions the event-time merge waits for when it has handed out nothing for 5 s
+  // although messages are buffered (a partition that never answers stalls the whole subscription).
+  void report_stall(std::size_t handed) {
+    const std::int64_t now = monotonic_ms();
+    if (handed > 0 || buffered_ == 0) {
+      stalled_since_ms_ = 0;
+      return;
+    }
+    if (stalled_since_ms_ == 0) {
+      stalled_since_ms_ = now;
+      last_stall_log_ms_ = now;
+      return;
+    }
+    if (now - last_stall_log_ms_ < 5000) return;
+    last_stall_log_ms_ = now;
+    std::string waiting;
+    for (const auto& [tp, part] : parts_)
+      if ((part.rebuild_until > 0 && !part.rebuild_loaded) || (part.messages.empty() && !part.at_end))
+        waiting += (waiting.empty() ? "" : ",") + std::to_string(tp.second) +
+                   (part.rebuild_until > 0 && !part.rebuild_loaded ? "(rebuild loading)" : "");
+    log::warn("kafka", "group {} on {}: nothing handed out for {} ms with {} message(s) buffered; waiting for "
+              "partition(s) [{}] of {} assigned", group_, topic_, now - stalled_since_ms_, buffered_, waiting,
+              parts_.size());
   }
 
   void update_lag() {
@@ -391,6 +417,7 @@ class KafkaSubscription final : public Subscription {
   Gauge* lag_ = nullptr;
   Counter* dead_ = nullptr;
   std::int64_t last_lag_ms_ = 0;
+  std::int64_t stalled_since_ms_ = 0, last_stall_log_ms_ = 0;
 };
 
 void Rebalance::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,

@@ -204,8 +204,15 @@ std::size_t EventService::poll_in_time_order() {
     const std::size_t got = inputs_[i].sub->poll(batch_, want);
     for (auto& d : batch_) held_[i].push_back(std::move(d));
     if (want > 0 && got < want) continue;  // this input had everything it could give: it bounds nothing
-    // This input may hold more beyond its newest event here: nothing newer may go first.
-    if (!held_[i].empty()) horizon = std::min(horizon, event_time(held_[i].back().event));
+    // This input may hold more beyond its newest event here: nothing newer may go first. The newest,
+    // not the last: an input's events are not always in time order (after a broker outage a
+    // partition that comes back late delivers older events after newer ones; incident snapshots
+    // carry their own times), and bounding by the last one could put the horizon before the
+    // oldest event held anywhere: then nothing is handled, the full input is never polled again
+    // and the service stalls for good (seen: the remediator after a 10 s outage).
+    TimeMs newest = std::numeric_limits<TimeMs>::min();
+    for (const Delivery& d : held_[i]) newest = std::max(newest, event_time(d.event));
+    if (!held_[i].empty()) horizon = std::min(horizon, newest);
   }
   std::size_t handled = 0;
   for (;;) {

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
 #include "bus/bus.hpp"
 #include "core/clock.hpp"
@@ -174,6 +175,27 @@ TEST(IdempotentConsumer, InputWithMoreWaitingHoldsBackNewerEventsOfOtherInputs) 
   while (echo.poll() > 0) {
   }
   EXPECT_EQ(echo.seen.size(), 1501u);
+}
+
+// After a broker outage an input's events are not in time order (a partition that comes back late
+// delivers older events after newer ones). A full batch whose last event is older than its first
+// must still be handled: bounding the other inputs by that last event put the horizon before every
+// held event, nothing was handled, the full input was never polled again and the service (the
+// remediator, the classifier) stalled for good.
+TEST(IdempotentConsumer, InputWhoseBatchEndsWithAnOlderEventDoesNotStallTheService) {
+  Fixture f;
+  Echo echo({"anomalies", "features"});
+  echo.start(f.ctx);
+  f.bus.queue("anomalies", raw("a3000", 3000));
+  for (int i = 0; i < 1023; ++i) f.bus.queue("features", raw("f" + std::to_string(1001 + i), 1001 + i));
+  f.bus.queue("features", raw("late500", 500));  // the 1024th of the first batch, older than all before it
+  for (int i = 0; i < 500; ++i) f.bus.queue("features", raw("g" + std::to_string(2024 + i), 2024 + i));
+  for (int round = 0; round < 20 && echo.seen.size() < 1525u; ++round) echo.poll();
+  ASSERT_EQ(echo.seen.size(), 1525u) << "the service stalled after handling " << echo.seen.size();
+  EXPECT_EQ(echo.seen.front(), "f1001");
+  EXPECT_EQ(echo.seen.back(), "a3000") << "the anomaly went before older windows";
+  std::set<std::string> unique(echo.seen.begin(), echo.seen.end());
+  EXPECT_EQ(unique.size(), echo.seen.size());
 }
 
 TEST(InputTimeClock, FollowsInputsNeverPastTheCeilingNeverBack) {
