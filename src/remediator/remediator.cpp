@@ -340,17 +340,39 @@ void Remediator::on_tick(TimeMs now) {
     action.status = ActionStatus::Skipped;
     action.reason = "approval: no operator decision within " + format_duration(approvals_.timeout_ms());
     publish(action);
+    timer_outputs_ = 0;
+    timer_base_ = action.id + "~expired";
     if (Run* run = run_for_key(held.run_key)) stop_run(*run, action.id, action.reason, now, /*escalate=*/true);
+    timer_base_.clear();
   }
   if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
+  for (auto& [id, run] : runs_) {
+    if (run.phase != Phase::Deferred || now < run.retry_at) continue;
+    run.phase = Phase::Ready;
+    timer_outputs_ = 0;
+    timer_base_ = run.deferred_id + "~retry";
+    drive(run, now);
+    timer_base_.clear();
+  }
   for (auto& [id, run] : runs_) {
     if (run.phase != Phase::Verifying || now < run.verify_deadline) continue;
     run.carry = run.step_in_flight + " did not bring " + run.incident.service + " back within " +
                 format_duration(run.verify_deadline - run.verify_since) +
                 (run.still_wrong.empty() ? std::string(" (no healthy metrics window seen)") : ": " + run.still_wrong);
     run.phase = Phase::Ready;
+    timer_outputs_ = 0;
+    timer_base_ = run.action_id + "~deadline";
     drive(run, now);
+    timer_base_.clear();
   }
+}
+
+std::string Remediator::make_id() {
+  if (timer_base_.empty()) return next_id();
+  std::string id = timer_base_;
+  if (timer_outputs_ > 0) id += "." + std::to_string(timer_outputs_);
+  ++timer_outputs_;
+  return id;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -389,7 +411,7 @@ void Remediator::drive(Run& run, TimeMs now) {
 void Remediator::take_step(Run& run, const PlaybookStep& step, TimeMs now) {
   const Incident& inc = run.incident;
   RemediationAction action;
-  action.id = next_id();
+  action.id = make_id();
   action.ts = now;
   action.incident_id = inc.id;
   action.service = inc.service;
@@ -410,7 +432,8 @@ void Remediator::take_step(Run& run, const PlaybookStep& step, TimeMs now) {
     return;
   }
   decide(&run, action, &step, now, /*approved=*/false);
-  if (step.action == ActionKind::ScaleDeployment && step.include_saturated) scale_saturated_services(run, step, now);
+  if (step.action == ActionKind::ScaleDeployment && step.include_saturated && run.phase != Phase::Deferred)
+    scale_saturated_services(run, step, now);
 }
 
 constexpr double kSaturatedUtilization = 0.85;  // CPU mean at or above this: the service is saturated
@@ -463,7 +486,7 @@ void Remediator::scale_saturated_services(Run& run, const PlaybookStep& step, Ti
     auto it = latest_windows_.find(service);
     if (it == latest_windows_.end() || !saturated(it->second)) continue;
     RemediationAction action;
-    action.id = next_id();
+    action.id = make_id();
     action.ts = now;
     action.incident_id = run.incident.id;
     action.service = service;
@@ -506,6 +529,17 @@ void Remediator::decide(Run* run, RemediationAction action, const PlaybookStep* 
     action.ts = now;
     action.status = ActionStatus::Skipped;
     action.reason = v.guardrail + ": " + v.reason + " (wanted: " + action.reason + ")";
+    if (run && v.retry_at > now) {
+      // Held back only by this incident's own earlier step: not a reason to escalate. The step
+      // waits out the cooldown (the incident may resolve meanwhile) and is taken then.
+      action.reason += "; deferred to " + format_iso8601(v.retry_at) + ", not escalated";
+      publish(action);
+      --run->next_step;
+      run->phase = Phase::Deferred;
+      run->retry_at = v.retry_at;
+      run->deferred_id = action.id;
+      return;
+    }
     publish(action);
     if (run) stop_run(*run, action.id, "guardrail " + v.guardrail + " refused it", now, /*escalate=*/true);
   };
@@ -728,7 +762,7 @@ void Remediator::publish(RemediationAction action) {
 
 void Remediator::publish_result(const RemediationAction& action, ActionStatus status, std::string detail, TimeMs now) {
   ActionResult r;
-  r.id = next_id();
+  r.id = make_id();
   r.ts = now;
   r.action_id = action.id;
   r.incident_id = action.incident_id;

@@ -72,7 +72,9 @@ class Remediator final : public EventService {
   void handle(const Delivery& d) override;
 
  private:
-  enum class Phase { Ready, AwaitingApproval, Verifying, Done };
+  // Deferred: the cooldown of this incident's earlier episode holds the next step back until
+  // retry_at (the step already taken is still being given its time); it is taken then.
+  enum class Phase { Ready, AwaitingApproval, Verifying, Deferred, Done };
 
   // One pass of one incident's playbook. A relapse or a change of type starts a new run.
   struct Run {
@@ -90,6 +92,8 @@ class Remediator final : public EventService {
     std::string still_wrong;    // what the last unhealthy window showed
     std::string carry;          // why the next step is being taken
     std::string step_in_flight; // "step 1/2 (delete_pod)" of the last step taken
+    TimeMs retry_at = 0;        // Deferred: when the held-back step is taken again
+    std::string deferred_id;    // Deferred: the skipped action that recorded the deferral
   };
   struct IncidentTrack {
     std::uint32_t revision = 0;
@@ -122,6 +126,9 @@ class Remediator final : public EventService {
   void publish_result(const RemediationAction& action, ActionStatus status, std::string detail, TimeMs now);
   bool service_under_incident(const std::string& service) const;
   Run* run_for_key(const std::string& key);
+  // next_id(), except while a timer acts on a run (timer_base_ set): then the id derives from the
+  // action the timer acts on, so re-processing the same history yields the same ids.
+  std::string make_id();
 
   RemediatorOptions options_;
   PlaybookSet playbooks_;
@@ -137,6 +144,8 @@ class Remediator final : public EventService {
   std::set<std::string> issued_ids_;                // action ids this remediator published
   std::map<std::string, const PlaybookStep*> held_steps_;  // pending action id -> its step
   std::map<std::string, FeatureWindow> latest_windows_;    // service -> its latest metrics window
+  std::string timer_base_;  // see make_id()
+  int timer_outputs_ = 0;
 
   Counter* duplicate_snapshots_ = nullptr;
   Histogram* kubernetes_seconds_ = nullptr;

@@ -440,7 +440,10 @@ TEST(Remediator, DuplicateSnapshotsCauseNoDuplicateAction) {
   EXPECT_EQ(h.with_status(ActionStatus::Succeeded).size(), 1u);
 }
 
-TEST(Remediator, RelapseStartsANewRunThatTheCooldownHolds) {
+// A relapse within the cooldown of the incident's own earlier step: the cooldown holds the new
+// run's step back (recorded as skipped, with the reason), but that is no reason to escalate: the
+// step waits out the cooldown and is taken then, with an id derived from the deferral.
+TEST(Remediator, RelapseWithinTheCooldownDefersTheStepInsteadOfEscalating) {
   Harness h;
   auto inc = make_incident(IncidentType::ErrorBurst);
   h.incident(inc);
@@ -455,15 +458,66 @@ TEST(Remediator, RelapseStartsANewRunThatTheCooldownHolds) {
   auto skipped = h.with_status(ActionStatus::Skipped);
   ASSERT_EQ(skipped.size(), 1u);
   EXPECT_EQ(skipped[0].reason.rfind("cooldown: shop/orders was acted on 1m", 0), 0u) << skipped[0].reason;
-  ASSERT_EQ(h.results_with(ActionStatus::NotRecovered).size(), 1u);
-  EXPECT_NE(h.results_with(ActionStatus::NotRecovered)[0].detail.find("guardrail cooldown"), std::string::npos);
+  EXPECT_NE(skipped[0].reason.find("deferred to "), std::string::npos) << skipped[0].reason;
+  EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty()) << "held back by its own step: no escalation";
 
-  // After the cooldown a further relapse is acted on again.
+  // Still held a little before the cooldown ends, taken once it has.
+  h.advance(3 * kMin + 50 * kSec);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  h.advance(10 * kSec);
+  ASSERT_EQ(calls_of(h).size(), 2u);
+  auto ok = h.with_status(ActionStatus::Succeeded);
+  ASSERT_EQ(ok.size(), 2u);
+  EXPECT_EQ(ok[1].id, skipped[0].id + "~retry") << "a timer's action derives its id from what it acts on";
+  EXPECT_NE(ok[1].reason.find("relapse of inc-1"), std::string::npos) << ok[1].reason;
+  EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty());
+  EXPECT_EQ(h.with_status(ActionStatus::Skipped).size(), 1u);
+}
+
+TEST(Remediator, ADeferredStepIsDroppedWhenTheIncidentResolvesMeanwhile) {
+  Harness h;
+  auto inc = make_incident(IncidentType::ErrorBurst);
+  h.incident(inc);
+  inc.revision = 2;
+  inc.status = IncidentStatus::Resolved;
+  h.incident(inc);
+  h.advance(kMin);
+  inc.revision = 3;
+  inc.status = IncidentStatus::Open;
+  h.incident(inc);
+  ASSERT_EQ(h.with_status(ActionStatus::Skipped).size(), 1u);
   inc.revision = 4;
   inc.status = IncidentStatus::Resolved;
   h.incident(inc);
-  h.advance(5 * kMin);
-  inc.revision = 5;
+  h.advance(6 * kMin);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  EXPECT_TRUE(h.results_with(ActionStatus::NotRecovered).empty());
+}
+
+// Another incident on the same workload within the cooldown is refused for good: that is the
+// cooldown's purpose (two faults' playbooks must not take turns on one deployment).
+TEST(Remediator, AnotherIncidentWithinTheCooldownIsRefusedAndEscalated) {
+  Harness h;
+  h.incident(make_incident(IncidentType::ErrorBurst, "orders", "inc-1"));
+  h.advance(kMin);
+  h.incident(make_incident(IncidentType::CrashLoop, "orders", "inc-2"));
+  EXPECT_EQ(calls_of(h).size(), 1u);
+  auto skipped = h.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].incident_id, "inc-2");
+  EXPECT_EQ(skipped[0].reason.find("deferred"), std::string::npos) << skipped[0].reason;
+  auto gave_up = h.results_with(ActionStatus::NotRecovered);
+  ASSERT_EQ(gave_up.size(), 1u);
+  EXPECT_EQ(gave_up[0].incident_id, "inc-2");
+  EXPECT_NE(gave_up[0].detail.find("guardrail cooldown"), std::string::npos);
+  h.advance(6 * kMin);
+  EXPECT_EQ(calls_of(h).size(), 1u);
+
+  // After the cooldown a relapse of the first is acted on again at once.
+  auto inc = make_incident(IncidentType::ErrorBurst, "orders", "inc-1", 2);
+  inc.status = IncidentStatus::Resolved;
+  h.incident(inc);
+  inc.revision = 3;
   inc.status = IncidentStatus::Open;
   h.incident(inc);
   EXPECT_EQ(calls_of(h).size(), 2u);

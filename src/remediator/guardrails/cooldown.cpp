@@ -10,9 +10,12 @@ Verdict Cooldown::check(const ProposedAction& a, TimeMs now) {
   if (it == last_.end() || it->second.run_key == a.run_key) return Verdict::allow();
   std::int64_t since = now - it->second.at;
   if (since >= cooldown_ms_) return Verdict::allow();
-  return Verdict::refuse(workload_key(a) + " was acted on " + format_duration(since) + " ago (incident " +
-                         it->second.incident_id + "); cooldown is " + format_duration(cooldown_ms_) + ", " +
-                         format_duration(cooldown_ms_ - since) + " left");
+  Verdict v = Verdict::refuse(workload_key(a) + " was acted on " + format_duration(since) + " ago (incident " +
+                              it->second.incident_id + "); cooldown is " + format_duration(cooldown_ms_) + ", " +
+                              format_duration(cooldown_ms_ - since) + " left");
+  // The same incident's earlier episode acted: this step is held back, not refused for good.
+  if (it->second.incident_id == a.incident_id) v.retry_at = it->second.at + cooldown_ms_;
+  return v;
 }
 
 void Cooldown::record(const ProposedAction& a, TimeMs now) {

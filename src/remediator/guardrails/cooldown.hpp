@@ -1,7 +1,9 @@
 // Cooldown per target: after a playbook run acts on a workload, no OTHER run (a new incident, or a
 // relapse of the same one) may act on that workload for `remediator.cooldown`. Steps of the same
 // run are exempt: they are already paced by their verification deadlines. This stops flapping
-// (restart, relapse, restart, ...) from turning into a restart loop.
+// (restart, relapse, restart, ...) from turning into a restart loop. When the run held back is a
+// later episode of the same incident, the refusal says until when (Verdict::retry_at): the
+// remediator defers that step rather than escalating; another incident's step is refused outright.
 #pragma once
 
 #include <map>

@@ -41,6 +41,9 @@ struct Verdict {
   std::string guardrail;               // who refused (or capped)
   std::string reason;                  // why, for the audit trail
   std::optional<int> capped_replicas;  // MaxReplicas lowered the desired count
+  // Set on a refusal that only holds the step back until then (the cooldown of an earlier episode
+  // of the SAME incident): the remediator defers the step to this time instead of giving up.
+  TimeMs retry_at = 0;
   static Verdict allow() { return {}; }
   static Verdict refuse(std::string why) { return Verdict{false, {}, std::move(why), {}}; }
 };
