@@ -340,12 +340,18 @@ TEST(Microservices, DemoLoopDetectsAndRepairsEveryFaultWithEveryServiceInItsOwnP
 // (a) in full, as `selfheal all --once` judges it: every fault's incident resolved, exactly one
 // incident per fault, no action twice.
 //
-// Disabled: passed 8 of 10 runs on 2026-12-07 (28-34 s, load average 1-3.5). Both failures: the
-// CPU spike's incident ended "escalated", not resolved — the remediator scaled search x3 at the
-// incident's first revision, the incident came back to it at a later revision within the 5-minute
-// cooldown, the step was skipped and the playbook gave up (remediator/classifier behaviour, not the
-// bus: every incident and action id was unique). See src/bus/README.md.
-TEST(Microservices, DISABLED_DemoLoopCompletesWithOneIncidentPerFault) {
+// Until 2026-12-07 this failed 2 of 10 runs: the CPU spike's incident came back to the remediator
+// within the 5-minute cooldown of its own scale step (a later revision starts a new run only as a
+// relapse, resolved -> open), the cooldown skipped the new run's step and the remediator escalated
+// (the incident never resolved). A step held back only by the same incident's
+// earlier step is now deferred until the cooldown ends (src/remediator/README.md). Since then
+// (2026-12-07, load average 0.9-5.8, 29-40 s each): 14 of 15 runs passed, the last 11 in a row; the
+// one failure ran beside a full `selfheal eval` and ended with the spike's incident still
+// mitigating (its second scale step taken, not yet resolved) when the 55 s were up.
+TEST(Microservices, DemoLoopCompletesWithOneIncidentPerFault) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "wall-time race against the simulation; not meaningful under AddressSanitizer";
+#endif
   ASSERT_NE(binary(), nullptr);
   Microservices m("loop-full");
   m.start_all();
