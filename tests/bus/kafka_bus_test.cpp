@@ -2,36 +2,22 @@
 // committed offsets.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
 #include <map>
 
 #include "bus/kafka_bus.hpp"
+#include "support/mock_kafka_cluster.hpp"
 #include "contracts/events_json.hpp"
 #include "core/metrics.hpp"
 
 namespace selfheal {
 namespace {
 
-class MockCluster {
- public:
-  MockCluster() {
-    char err[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err);
-    rd_kafka_conf_set(conf, "log_level", "2", err, sizeof err);
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    mc_ = rd_kafka_handle_mock_cluster(rk_);
-    for (const char* t : {"logs.raw", "anomalies", "selfheal.dead-letter"}) rd_kafka_mock_topic_create(mc_, t, 4, 1);
-  }
-  ~MockCluster() { rd_kafka_destroy(rk_); }
-  std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(mc_); }
-
- private:
-  rd_kafka_t* rk_;
-  rd_kafka_mock_cluster_t* mc_;
+// Every test starts its own cluster with the topics it uses.
+struct MockCluster : testing::MockKafkaCluster {
+  MockCluster() : MockKafkaCluster({"logs.raw", "anomalies", "selfheal.dead-letter"}) {}
 };
 
 KafkaOptions options(const MockCluster& c) {
@@ -73,7 +59,9 @@ TEST(KafkaBus, KeyedEventsKeepTheirOrderAndEveryGroupSeesThem) {
       const auto& e = std::get<RawLog>(d.event);
       EXPECT_GT(e.ts, last[e.service]) << e.service;
       last[e.service] = e.ts;
-      if (partition.count(e.service)) EXPECT_EQ(partition[e.service], d.partition) << "one key, one partition";
+      if (partition.count(e.service)) {
+        EXPECT_EQ(partition[e.service], d.partition) << "one key, one partition";
+      }
       partition[e.service] = d.partition;
     }
     sub->commit();

@@ -6,8 +6,6 @@
 // Over KafkaBus against librdkafka's in-process mock cluster (real protocol, groups, commits), plus
 // a scripted bus for the timer rules.
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
 #include <deque>
@@ -15,6 +13,7 @@
 #include <set>
 
 #include "bus/kafka_bus.hpp"
+#include "support/mock_kafka_cluster.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
@@ -30,23 +29,9 @@ constexpr TimeMs kWindow = 5'000;            // the counter's window (event time
 constexpr TimeMs kLookback = 10'000;         // rebuild look-back: longer than the window
 constexpr int kKeys = 8;
 
-class MockCluster {
- public:
-  MockCluster() {
-    char err[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err);
-    rd_kafka_conf_set(conf, "log_level", "2", err, sizeof err);
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    mc_ = rd_kafka_handle_mock_cluster(rk_);
-    for (const char* t : {"logs.raw", "out", "selfheal.dead-letter"}) rd_kafka_mock_topic_create(mc_, t, 4, 1);
-  }
-  ~MockCluster() { rd_kafka_destroy(rk_); }
-  std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(mc_); }
-
- private:
-  rd_kafka_t* rk_;
-  rd_kafka_mock_cluster_t* mc_;
+// Every test starts its own cluster with the topics it uses.
+struct MockCluster : testing::MockKafkaCluster {
+  MockCluster() : MockKafkaCluster({"logs.raw", "out", "selfheal.dead-letter"}) {}
 };
 
 KafkaOptions options(const MockCluster& c) {
