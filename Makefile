@@ -22,8 +22,12 @@ build: configure
 run: build
 	@$(SELFHEAL) all --speed $(SPEED) --set log.level=warn
 
+# The Microservices cases (every service its own process over dev-broker) race a 60x simulation
+# against the wall clock; measured pass rates are 93-100% each (src/bus/README.md), so they get one
+# retry: a real regression fails both tries. Every other test runs once.
 test: build
-	@ctest --preset $(PRESET)
+	@ctest --preset $(PRESET) -E '^Microservices[.]'
+	@ctest --preset $(PRESET) -R '^Microservices[.]' --repeat until-pass:2
 
 test-asan:
 	@$(MAKE) --no-print-directory test PRESET=asan
