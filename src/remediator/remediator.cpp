@@ -340,19 +340,14 @@ void Remediator::on_tick(TimeMs now) {
     action.status = ActionStatus::Skipped;
     action.reason = "approval: no operator decision within " + format_duration(approvals_.timeout_ms());
     publish(action);
-    timer_outputs_ = 0;
-    timer_base_ = action.id + "~expired";
-    if (Run* run = run_for_key(held.run_key)) stop_run(*run, action.id, action.reason, now, /*escalate=*/true);
-    timer_base_.clear();
+    if (Run* run = run_for_key(held.run_key))
+      acting_on(action.id + "~expired", [&] { stop_run(*run, action.id, action.reason, now, /*escalate=*/true); });
   }
   if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
   for (auto& [id, run] : runs_) {
     if (run.phase != Phase::Deferred || now < run.retry_at) continue;
     run.phase = Phase::Ready;
-    timer_outputs_ = 0;
-    timer_base_ = run.deferred_id + "~retry";
-    drive(run, now);
-    timer_base_.clear();
+    acting_on(run.deferred_id + "~retry", [&] { drive(run, now); });
   }
   for (auto& [id, run] : runs_) {
     if (run.phase != Phase::Verifying || now < run.verify_deadline) continue;
@@ -360,11 +355,18 @@ void Remediator::on_tick(TimeMs now) {
                 format_duration(run.verify_deadline - run.verify_since) +
                 (run.still_wrong.empty() ? std::string(" (no healthy metrics window seen)") : ": " + run.still_wrong);
     run.phase = Phase::Ready;
-    timer_outputs_ = 0;
-    timer_base_ = run.action_id + "~deadline";
-    drive(run, now);
-    timer_base_.clear();
+    acting_on(run.action_id + "~deadline", [&] { drive(run, now); });
   }
+}
+
+void Remediator::acting_on(std::string base, const std::function<void()>& act) {
+  timer_outputs_ = 0;
+  timer_base_ = std::move(base);
+  struct Clear {
+    std::string& base;
+    ~Clear() { base.clear(); }
+  } clear{timer_base_};  // also when `act` throws: later handlers must mint their own ids
+  act();
 }
 
 std::string Remediator::make_id() {

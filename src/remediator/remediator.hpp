@@ -9,6 +9,7 @@
 // the admin route flips from the HTTP thread.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -129,6 +130,8 @@ class Remediator final : public EventService {
   // next_id(), except while a timer acts on a run (timer_base_ set): then the id derives from the
   // action the timer acts on, so re-processing the same history yields the same ids.
   std::string make_id();
+  // Runs a timer's `act` on a run with ids derived from `base` (the action it acts on).
+  void acting_on(std::string base, const std::function<void()>& act);
 
   RemediatorOptions options_;
   PlaybookSet playbooks_;
