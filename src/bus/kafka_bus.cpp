@@ -71,7 +71,7 @@ class Rebalance final : public RdKafka::RebalanceCb {
 class KafkaSubscription final : public Subscription {
  public:
   KafkaSubscription(KafkaBus& bus, std::string topic, std::string group, SubscribeOptions options)
-      : bus_(bus), topic_(std::move(topic)), group_(std::move(group)), options_(options), rebalance_(this) {
+      : bus_(bus), topic_(std::move(topic)), group_(std::move(group)), rebalance_(this), options_(options) {
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     const auto& o = bus.options();
     set_or_throw(*conf, "bootstrap.servers", o.bootstrap_servers);
@@ -130,7 +130,7 @@ class KafkaSubscription final : public Subscription {
       next->handed_until = std::max(next->handed_until, msg->offset() + 1);
       // The rebuild is over once the last message before the committed offset (or anything after
       // it, if retention dropped the rest) is handed out.
-      if (next->rebuild_until > 0 && !next->rebuild_done && next->handed_until >= next->rebuild_until) {
+      if (next->rebuild_pending() && next->handed_until >= next->rebuild_until) {
         next->rebuild_done = true;
         log::info("kafka", "group {}: state of {}[{}] rebuilt from {} message(s)", group_, msg->topic_name(),
                   msg->partition(), next->rebuild_handed);
@@ -169,7 +169,7 @@ class KafkaSubscription final : public Subscription {
 
   bool rebuilding() const override {
     for (const auto& [tp, part] : parts_)
-      if (part.rebuild_until > 0 && !part.rebuild_done) return true;
+      if (part.rebuild_pending()) return true;
     return false;
   }
 
@@ -280,9 +280,9 @@ class KafkaSubscription final : public Subscription {
     last_stall_log_ms_ = now;
     std::string waiting;
     for (const auto& [tp, part] : parts_)
-      if ((part.rebuild_until > 0 && !part.rebuild_loaded) || (part.messages.empty() && !part.at_end))
+      if (part.rebuild_loading() || (part.messages.empty() && !part.at_end))
         waiting += (waiting.empty() ? "" : ",") + std::to_string(tp.second) +
-                   (part.rebuild_until > 0 && !part.rebuild_loaded ? "(rebuild loading)" : "");
+                   (part.rebuild_loading() ? "(rebuild loading)" : "");
     log::warn("kafka", "group {} on {}: nothing handed out for {} ms with {} message(s) buffered; waiting for "
               "partition(s) [{}] of {} assigned", group_, topic_, now - stalled_since_ms_, buffered_, waiting,
               parts_.size());
@@ -322,6 +322,9 @@ class KafkaSubscription final : public Subscription {
     std::int64_t rebuild_newest_ts = -1;  // newest timestamp among the rebuild messages read
     bool rebuild_done = false;            // every rebuild message is handed out (or was dropped)
     std::size_t rebuild_handed = 0;       // rebuild messages handed out
+    // A rebuild was asked for and still has messages to hand out / is still reading up to its end.
+    bool rebuild_pending() const { return rebuild_until > 0 && !rebuild_done; }
+    bool rebuild_loading() const { return rebuild_until > 0 && !rebuild_loaded; }
   };
 
   // A message before the committed offset arrived for a rebuild: keep only what is within the
@@ -384,7 +387,7 @@ class KafkaSubscription final : public Subscription {
     std::int64_t best_ts = 0;
     bool waiting = false;
     for (auto& [tp, part] : parts_) {
-      if (part.rebuild_until > 0 && !part.rebuild_loaded) {  // its look-back is not known yet
+      if (part.rebuild_loading()) {  // its look-back is not known yet
         waiting = true;
         continue;
       }
