@@ -260,17 +260,18 @@ int eval_main(int argc, char** argv) {
   for (const auto& [type, list] : ours_by_type) print_row(type, aggregate(list, 0, 0, days));
   print_row("OVERALL", overall);
   // Faults without an MTTR (latency and errors never left their band) are out of the medians.
-  auto no_impact = [](const std::vector<FaultOutcome>& list) {
-    return std::count_if(list.begin(), list.end(), [](const FaultOutcome& o) { return std::isnan(o.mttr_s); });
+  auto print_mttr_coverage = [](const char* who, const std::vector<FaultOutcome>& list) {
+    const auto none = static_cast<std::size_t>(
+        std::count_if(list.begin(), list.end(), [](const FaultOutcome& o) { return std::isnan(o.mttr_s); }));
+    std::printf("\n%sMTTR over %zu faults; %zu never moved latency or errors out of band (no MTTR)\n", who,
+                list.size() - none, none);
   };
-  std::printf("\nMTTR over %zu faults; %zu never moved latency or errors out of band (no MTTR)\n",
-              ours.size() - static_cast<std::size_t>(no_impact(ours)), static_cast<std::size_t>(no_impact(ours)));
+  print_mttr_coverage("", ours);
   if (baseline) {
     std::puts("\nbaseline: static threshold rules with for: 5m, restart-only remediation");
     for (const auto& [type, list] : base_by_type) print_row(type, aggregate(list, 0, 0, days));
     print_row("BASELINE", base_overall);
-    std::printf("\nbaseline MTTR over %zu faults; %zu never moved latency or errors out of band (no MTTR)\n",
-                base.size() - static_cast<std::size_t>(no_impact(base)), static_cast<std::size_t>(no_impact(base)));
+    print_mttr_coverage("baseline ", base);
     if (std::isfinite(overall.mttr_median_s) && overall.mttr_median_s > 0 && std::isfinite(base_overall.mttr_median_s))
       std::printf("\nMTTR median: %.1fx shorter than the baseline\n", base_overall.mttr_median_s / overall.mttr_median_s);
   }
