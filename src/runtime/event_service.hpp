@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "bus/bus.hpp"
+#include "runtime/keyed_state.hpp"
 #include "runtime/service.hpp"
 
 namespace selfheal {
@@ -51,6 +52,9 @@ class EventService : public Service {
   // Call from start(); `ctx` must outlive the service.
   void bind(ServiceContext& ctx);
   void consume(std::string_view topic, std::string_view group = {});
+  // Opts the service's per-key state into checkpoints that move with partitions (keyed_state.hpp).
+  // Call from start(); `state` must outlive the service.
+  void keep_state(KeyedState& state) { keyed_state_ = &state; }
   PublishStatus emit(std::string_view topic, Event event);
   ServiceContext& ctx() { return *ctx_; }
   // Unique event id for this service: "<name>-<run>-<seq>" in one process; over Kafka
@@ -71,6 +75,7 @@ class EventService : public Service {
   std::size_t poll_in_time_order();
 
   ServiceContext* ctx_ = nullptr;
+  KeyedState* keyed_state_ = nullptr;  // set by keep_state()
   InputTimeClock* input_clock_ = nullptr;  // set when this service runs on its inputs' event time
   std::vector<Input> inputs_;
   std::vector<std::pair<std::string, Counter*>> outputs_;
