@@ -6,7 +6,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "contracts/feature_names.hpp"
 #include "contracts/topics.hpp"
@@ -140,6 +142,7 @@ void AnomalyDetectorService::start(ServiceContext& ctx) {
     });
   }
   consume(topics::kFeatures);
+  keep_state(*this);
   TimeMs now = ctx.clock.now();
   last_watch_ = last_checkpoint_ = last_eviction_ = now;
 }
@@ -247,6 +250,9 @@ std::vector<Anomaly> AnomalyDetectorService::score_locked(const FeatureWindow& w
       }
       it = series_.emplace(std::move(key), SeriesState{}).first;
     }
+    // Set on every window, not only at creation: a series read from a file checkpoint (which names
+    // no service) gets its exact service here.
+    it->second.service_len = static_cast<std::uint32_t>(w.service.size());
     it->second.last_seen = std::max(it->second.last_seen, w.end);
     Score s = score_and_update(params_, *rule, it->second.baseline, value, settings_.alert_threshold);
     // A rising memory trend that reaches the limit soon is urgent even when the slope itself is
@@ -300,8 +306,7 @@ bool AnomalyDetectorService::save_checkpoint(const std::string& path, std::strin
   }
   j["format"] = 1;
   nlohmann::json s = nlohmann::json::object();
-  for (const auto& [key, st] : series_)
-    s[key] = {st.baseline.mean, st.baseline.spread, st.baseline.count, st.baseline.anomalous_run, st.last_seen};
+  for (const auto& [key, st] : series_) s[key] = encode_series(st);
   j["series"] = std::move(s);
   try {
     std::filesystem::path p(path);
@@ -332,22 +337,93 @@ bool AnomalyDetectorService::load_checkpoint(const std::string& path, std::strin
   if (!j.contains("series") || !j["series"].is_object()) { error = "series: expected an object"; return false; }
   std::map<std::string, SeriesState> restored;
   for (auto it = j["series"].begin(); it != j["series"].end(); ++it) {
-    const auto& v = it.value();
-    if (!v.is_array() || v.size() != 5 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number_unsigned() ||
-        !v[3].is_number_unsigned() || !v[4].is_number_integer()) {
-      error = "series." + it.key() + ": expected [mean, spread, count, anomalous_run, last_seen]";
+    SeriesState st;
+    if (!decode_series(it.value(), st)) {
+      error = series_error(it.key());
       return false;
     }
-    SeriesState st;
-    st.baseline.mean = v[0].get<double>();
-    st.baseline.spread = v[1].get<double>();
-    st.baseline.count = v[2].get<std::uint32_t>();
-    st.baseline.anomalous_run = v[3].get<std::uint32_t>();
-    st.last_seen = v[4].get<TimeMs>();
+    // The file names no service: take the name up to the first '/' or ':' (exact for any service
+    // name without them; the next window of the series sets the exact length).
+    st.service_len = static_cast<std::uint32_t>(std::min(it.key().find_first_of("/:"), it.key().size()));
     restored.emplace(it.key(), st);
   }
   series_ = std::move(restored);
   return true;
+}
+
+nlohmann::json AnomalyDetectorService::encode_series(const SeriesState& st) {
+  return {st.baseline.mean, st.baseline.spread, st.baseline.count, st.baseline.anomalous_run, st.last_seen};
+}
+
+bool AnomalyDetectorService::decode_series(const nlohmann::json& v, SeriesState& st) {
+  if (!v.is_array() || v.size() != 5 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number_unsigned() ||
+      !v[3].is_number_unsigned() || !v[4].is_number_integer())
+    return false;
+  // Counts are uint32 in the model: a larger number is not something save produced.
+  constexpr auto kMax = std::numeric_limits<std::uint32_t>::max();
+  if (v[2].get<std::uint64_t>() > kMax || v[3].get<std::uint64_t>() > kMax) return false;
+  st.baseline.mean = v[0].get<double>();
+  st.baseline.spread = v[1].get<double>();
+  st.baseline.count = v[2].get<std::uint32_t>();
+  st.baseline.anomalous_run = v[3].get<std::uint32_t>();
+  st.last_seen = v[4].get<TimeMs>();
+  return true;
+}
+
+std::string AnomalyDetectorService::series_error(const std::string& key) {
+  return "series." + key + ": expected [mean, spread, count, anomalous_run, last_seen]";
+}
+
+bool AnomalyDetectorService::series_of(const std::string& service, const std::string& key, const SeriesState& st) {
+  return st.service_len == service.size() && key.size() > service.size() && key.compare(0, service.size(), service) == 0;
+}
+
+nlohmann::json AnomalyDetectorService::save_key(const std::string& service) const {
+  nlohmann::json s = nlohmann::json::object();
+  // The series of `service` are among the keys that start with its name, which sort together.
+  for (auto it = series_.lower_bound(service); it != series_.end() && it->first.starts_with(service); ++it)
+    if (series_of(service, it->first, it->second)) s[it->first] = encode_series(it->second);
+  if (s.empty()) return nullptr;
+  return {{"format", 1}, {"series", std::move(s)}};
+}
+
+void AnomalyDetectorService::restore_key(const std::string& service, const nlohmann::json& state) {
+  if (service.empty()) throw std::invalid_argument("key: empty service name");
+  std::map<std::string, SeriesState> restored;
+  if (!state.is_null()) {  // null: save_key had nothing for the service
+    if (!state.is_object()) throw std::invalid_argument("state: expected an object or null");
+    if (!state.contains("format") || state["format"] != 1) throw std::invalid_argument("format: expected 1");
+    if (!state.contains("series") || !state["series"].is_object())
+      throw std::invalid_argument("series: expected an object");
+    for (auto it = state["series"].begin(); it != state["series"].end(); ++it) {
+      const std::string& key = it.key();
+      // "<service>:<feature>" or "<service>/<pod>:<feature>"
+      if (!key.starts_with(service) || key.size() <= service.size() + 1 ||
+          (key[service.size()] != ':' && key[service.size()] != '/'))
+        throw std::invalid_argument("series." + key + ": not a series of service " + service);
+      SeriesState st;
+      if (!decode_series(it.value(), st)) throw std::invalid_argument(series_error(key));
+      st.service_len = static_cast<std::uint32_t>(service.size());
+      restored.emplace(key, st);
+    }
+  }
+  for (auto it = series_.lower_bound(service); it != series_.end() && it->first.starts_with(service);) {
+    if (series_of(service, it->first, it->second)) it = series_.erase(it);
+    else ++it;
+  }
+  std::size_t refused = 0;
+  for (auto& [key, st] : restored) {
+    if (series_.size() >= settings_.max_series && !series_.contains(key)) {
+      ++refused;
+      continue;
+    }
+    series_.insert_or_assign(key, st);
+  }
+  if (refused > 0) {
+    if (windows_rejected_) windows_rejected_->inc(static_cast<double>(refused));
+    log::warn("anomaly-detector", "restored {} series of {}; {} more refused (anomaly_detector.max_series={})",
+              restored.size() - refused, service, refused, settings_.max_series);
+  }
 }
 
 }  // namespace selfheal::detector

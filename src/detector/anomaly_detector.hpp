@@ -5,6 +5,9 @@
 // Lifecycle: start() loads the model directory (and the state checkpoint, if configured), mounts
 // GET /models and POST /models/reload on the admin server; on_tick() re-checks the model files and
 // writes checkpoints; stop() writes a final checkpoint.
+// Keyed state (keyed_state.hpp): the learned series of one monitored service are saved and restored
+// on their own, so that over Kafka they move with the service's partition; same per-series form as
+// the file checkpoint.
 // Threading: the executor thread runs everything except the two HTTP handlers, which run on the
 // admin server's thread; `mu_` guards the model parameters they swap.
 #pragma once
@@ -43,7 +46,7 @@ struct DetectorSettings {
   static DetectorSettings from_config(const Config& c);
 };
 
-class AnomalyDetectorService final : public EventService {
+class AnomalyDetectorService final : public EventService, public KeyedState {
  public:
   explicit AnomalyDetectorService(DetectorSettings settings);
   std::string_view name() const override { return "anomaly-detector"; }
@@ -58,6 +61,14 @@ class AnomalyDetectorService final : public EventService {
   bool save_checkpoint(const std::string& path, std::string& error) const;
   bool load_checkpoint(const std::string& path, std::string& error);
   std::size_t series_count() const { return series_.size(); }
+
+  // KeyedState: {"format": 1, "series": {"<service>[/<pod>]:<feature>": [mean, spread, count,
+  // anomalous_run, last_seen], ...}} for the series of `service`; null when it has none.
+  nlohmann::json save_key(const std::string& service) const override;
+  // Replaces exactly the series of `service` (those of other services are untouched). Validates the
+  // whole state first: std::invalid_argument naming the field, nothing changed. Series beyond
+  // anomaly_detector.max_series are dropped (counted in selfheal_detector_series_refused_total).
+  void restore_key(const std::string& service, const nlohmann::json& state) override;
   std::string model_version() const;
 
  protected:
@@ -67,7 +78,18 @@ class AnomalyDetectorService final : public EventService {
   struct SeriesState {
     BaselineState baseline;
     TimeMs last_seen = 0;
+    // Length of the service name at the front of the series key: "a/b:f" is service "a/b" or pod "b"
+    // of "a", and save_key() must not mix them up (nor "orders" with "orders-v2").
+    std::uint32_t service_len = 0;
   };
+  // The one per-series encoding, shared by the file checkpoint and the keyed state:
+  // [mean, spread, count, anomalous_run, last_seen].
+  static nlohmann::json encode_series(const SeriesState& st);
+  // False when `v` is not in that form; `st.service_len` is left alone.
+  static bool decode_series(const nlohmann::json& v, SeriesState& st);
+  static std::string series_error(const std::string& key);
+  // Whether series `key` (state `st`) is one of `service`'s.
+  static bool series_of(const std::string& service, const std::string& key, const SeriesState& st);
   void score_window(const FeatureWindow& w);
   std::vector<Anomaly> score_locked(const FeatureWindow& w);
   void evict_idle(TimeMs now);

@@ -313,3 +313,118 @@ TEST(AnomalyDetector, CheckpointRestoresLearnedStateAcrossRestart) {
   EXPECT_NE(err.find("a:b"), std::string::npos) << err;
   fs::remove_all(dir);
 }
+
+// Keyed state (issue 6): one service's learned series move to another detector, as over Kafka when
+// the service's partition moves to another process.
+namespace {
+std::vector<std::string> series_keys(const nlohmann::json& state) {
+  std::vector<std::string> keys;
+  if (state.is_object())
+    for (auto it = state["series"].begin(); it != state["series"].end(); ++it) keys.push_back(it.key());
+  return keys;
+}
+}  // namespace
+
+TEST(AnomalyDetector, KeyedStateMovesOneServicesSeriesToAnotherDetector) {
+  FleetModel fleet(21);
+  TimeMs t = 1'700'000'000'000;
+  Harness a;
+  a.start();
+  // "orders-v2" sorts right after "orders" and shares its prefix: it must stay out of "orders".
+  for (int i = 0; i < 60; ++i) {
+    t += kWindowMs;
+    for (const char* s : {"orders", "orders-v2", "payments"}) a.feed(fleet.windows(t, s, Fault::None, 0));
+  }
+  const nlohmann::json orders = a.svc->save_key("orders");
+  ASSERT_TRUE(orders.is_object()) << orders;
+  const auto keys = series_keys(orders);
+  ASSERT_GT(keys.size(), 20u);
+  for (const auto& k : keys) EXPECT_TRUE(k.starts_with("orders:") || k.starts_with("orders/")) << k;
+  EXPECT_TRUE(a.svc->save_key("nobody").is_null());
+
+  // B has learned payments (and a little of orders) on its own; restoring orders must replace its
+  // orders series exactly and leave payments as they were.
+  Harness b;
+  b.start();
+  FleetModel own(77);
+  TimeMs tb = 1'700'000'000'000;
+  for (int i = 0; i < 40; ++i) {
+    tb += kWindowMs;
+    b.feed(own.windows(tb, "payments", Fault::None, 0));
+  }
+  b.feed(own.windows(tb + kWindowMs, "orders", Fault::None, 0));
+  const nlohmann::json payments_before = b.svc->save_key("payments");
+  ASSERT_TRUE(payments_before.is_object());
+  ASSERT_NE(b.svc->save_key("orders"), orders);
+  b.svc->restore_key("orders", orders);
+  EXPECT_EQ(b.svc->save_key("orders"), orders);
+  EXPECT_EQ(b.svc->save_key("payments"), payments_before);
+  EXPECT_TRUE(b.svc->save_key("orders-v2").is_null());
+
+  // A fresh detector without the restore, for contrast: it is still warming up.
+  Harness fresh;
+  fresh.start();
+  // All three score the same further windows of orders, a latency fault among normal ones.
+  FleetModel further_a(5), further_b(5), further_c(5);
+  std::vector<Anomaly> got_a, got_b, got_c;
+  for (int i = 0; i < 12; ++i) {
+    t += kWindowMs;
+    Fault f = i >= 6 ? Fault::Latency : Fault::None;
+    auto as = a.feed(further_a.windows(t, "orders", f, 0));
+    auto bs = b.feed(further_b.windows(t, "orders", f, 0));
+    auto cs = fresh.feed(further_c.windows(t, "orders", f, 0));
+    got_a.insert(got_a.end(), as.begin(), as.end());
+    got_b.insert(got_b.end(), bs.begin(), bs.end());
+    got_c.insert(got_c.end(), cs.begin(), cs.end());
+  }
+  ASSERT_FALSE(got_a.empty()) << "the latency fault should be reported by the detector that learned orders";
+  ASSERT_EQ(got_b.size(), got_a.size());
+  for (std::size_t i = 0; i < got_a.size(); ++i) {
+    EXPECT_EQ(got_b[i].series, got_a[i].series);
+    EXPECT_EQ(got_b[i].ts, got_a[i].ts);
+    EXPECT_DOUBLE_EQ(got_b[i].score, got_a[i].score);
+    EXPECT_DOUBLE_EQ(got_b[i].expected, got_a[i].expected);
+  }
+  // The whole learned state agrees too, non-alerting series included.
+  EXPECT_EQ(b.svc->save_key("orders"), a.svc->save_key("orders"));
+  EXPECT_TRUE(got_c.empty()) << "a detector without the restore is still warming up";
+  EXPECT_NE(fresh.svc->save_key("orders"), a.svc->save_key("orders"));
+}
+
+TEST(AnomalyDetector, KeyedStateRefusesAMalformedStateNamingTheFieldAndChangesNothing) {
+  FleetModel fleet(3);
+  TimeMs t = 1'700'000'000'000;
+  Harness b;
+  b.start();
+  for (int i = 0; i < 10; ++i) {
+    t += kWindowMs;
+    for (const char* s : {"orders", "payments"}) b.feed(fleet.windows(t, s, Fault::None, 0));
+  }
+  const nlohmann::json orders = b.svc->save_key("orders"), payments = b.svc->save_key("payments");
+  const std::size_t count = b.svc->series_count();
+  auto refused = [&](const nlohmann::json& state, const std::string& why) {
+    try {
+      b.svc->restore_key("orders", state);
+      ADD_FAILURE() << "accepted " << state;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(b.svc->save_key("orders"), orders);
+    EXPECT_EQ(b.svc->save_key("payments"), payments);
+    EXPECT_EQ(b.svc->series_count(), count);
+  };
+  // A good series first, then a bad one: the good one must not have been applied either.
+  nlohmann::json bad = {{"format", 1},
+                        {"series", {{"orders/p1:cpu_util_max", {0.5, 0.1, 40u, 0u, t}}, {"orders:cpu_util", {1, 2}}}}};
+  refused(bad, "series.orders:cpu_util: expected [mean, spread, count, anomalous_run, last_seen]");
+  refused({{"format", 1}, {"series", {{"orders:x", {1.0, 2.0, -3, 0, t}}}}}, "series.orders:x: expected");
+  refused({{"format", 1}, {"series", {{"payments:x", {1.0, 2.0, 3u, 0u, t}}}}}, "series.payments:x: not a series of service orders");
+  refused({{"format", 1}, {"series", {{"orders-v2:x", {1.0, 2.0, 3u, 0u, t}}}}}, "series.orders-v2:x: not a series");
+  refused({{"format", 2}, {"series", nlohmann::json::object()}}, "format: expected 1");
+  refused({{"format", 1}, {"series", nlohmann::json::array()}}, "series: expected an object");
+  refused(nlohmann::json::array(), "state: expected an object");
+  // null (save_key had nothing) is well-formed: orders is left with no series, payments keeps its.
+  b.svc->restore_key("orders", nullptr);
+  EXPECT_TRUE(b.svc->save_key("orders").is_null());
+  EXPECT_EQ(b.svc->save_key("payments"), payments);
+}
