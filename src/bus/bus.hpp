@@ -55,6 +55,18 @@ class Subscription {
   virtual const std::string& group() const = 0;
   // Rebuild deliveries are still to come (or being handed out) for some assigned partition.
   virtual bool rebuilding() const { return false; }
+  // Partitions given to this member since the last call that it did not hold until then: the
+  // state of their keys is elsewhere (a checkpoint, see runtime/keyed_state.hpp). A bus that never
+  // moves partitions has none.
+  virtual std::vector<int> take_gained_partitions() { return {}; }
+  // Whether this member holds `partition` now (it may write checkpoints for its keys).
+  virtual bool holds(int /*partition*/) const { return true; }
+};
+
+// One record of a state changelog (runtime/keyed_state.hpp): the newest value of a key wins.
+struct StateRecord {
+  std::string key;
+  std::string value;
 };
 
 class Bus {
@@ -67,6 +79,19 @@ class Bus {
   virtual std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view group,
                                                   const SubscribeOptions& /*options*/) {
     return subscribe(topic, group);
+  }
+  // State checkpoints (runtime/keyed_state.hpp) go to a changelog topic, not as events: no
+  // service consumes them, a process reads them back when it gains a partition. Keyed by `key`
+  // (the newest record of a key is the one that counts; Kafka can compact the topic on it). A bus
+  // that never moves partitions keeps none: publish_state is a no-op, read_state empty.
+  virtual PublishStatus publish_state(std::string_view /*topic*/, const std::string& /*key*/,
+                                      const std::string& /*value*/, std::int64_t /*ts_ms*/) {
+    return PublishStatus::Ok;
+  }
+  // Every record of `topic` up to its end when called, in offset order per partition. Throws
+  // std::runtime_error saying what failed when it cannot be read within `timeout`.
+  virtual std::vector<StateRecord> read_state(std::string_view /*topic*/, std::chrono::milliseconds /*timeout*/) {
+    return {};
   }
   // Waits until everything published has been handed to the transport (Kafka: acknowledged).
   virtual void flush(std::chrono::milliseconds timeout) = 0;

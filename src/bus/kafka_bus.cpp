@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "contracts/events_json.hpp"
 #include "contracts/topics.hpp"
@@ -173,6 +174,14 @@ class KafkaSubscription final : public Subscription {
     return false;
   }
 
+  std::vector<int> take_gained_partitions() override { return std::exchange(gained_, {}); }
+
+  bool holds(int partition) const override {
+    for (const auto& [tp, part] : parts_)
+      if (tp.second == partition) return true;
+    return false;
+  }
+
   // Offsets of processed events were committed by the service already; events handed out but not yet
   // committed will be read again by the partition's next owner (at-least-once; consumers that must
   // not act twice de-duplicate by event id).
@@ -205,9 +214,11 @@ class KafkaSubscription final : public Subscription {
   void on_assign(RdKafka::KafkaConsumer* consumer, std::vector<RdKafka::TopicPartition*>& partitions) {
     for (auto* p : partitions) parts_[{p->topic(), p->partition()}] = PartitionBuffer{};
     std::vector<RdKafka::TopicPartition*> gained;
-    if (rebuild_enabled())
-      for (auto* p : partitions)
-        if (!held_before_revoke_.count({p->topic(), p->partition()})) gained.push_back(p);
+    for (auto* p : partitions)
+      if (!held_before_revoke_.count({p->topic(), p->partition()})) {
+        gained_.push_back(p->partition());  // for take_gained_partitions(): restore their keys' state
+        if (rebuild_enabled()) gained.push_back(p);
+      }
     held_before_revoke_.clear();
     if (!gained.empty()) {
       if (consumer->committed(gained, 2000) == RdKafka::ERR_NO_ERROR) {
@@ -417,6 +428,7 @@ class KafkaSubscription final : public Subscription {
   SubscribeOptions options_;
   // Partitions revoked by the rebalance under way (whose state here is complete).
   std::set<std::pair<std::string, int>> held_before_revoke_;
+  std::vector<int> gained_;  // partitions newly held, not yet taken by take_gained_partitions()
   Gauge* lag_ = nullptr;
   Counter* dead_ = nullptr;
   std::int64_t last_lag_ms_ = 0;
@@ -552,6 +564,80 @@ void KafkaBus::dead_letter(const std::string& original_topic, int partition, std
            {"selfheal-original-partition", std::to_string(partition)},
            {"selfheal-original-offset", std::to_string(offset)}},
           0);
+}
+
+PublishStatus KafkaBus::publish_state(std::string_view topic, const std::string& key, const std::string& value,
+                                     std::int64_t ts_ms) {
+  return produce(full_topic(topic), key, value, {}, ts_ms > 0 ? ts_ms : 0);
+}
+
+// A consumer outside any group (assign(), no commits) reads every partition from its oldest
+// message to the high watermark asked for first: what was written before the call.
+std::vector<StateRecord> KafkaBus::read_state(std::string_view topic, std::chrono::milliseconds timeout) {
+  const std::string full = full_topic(topic);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left_ms = [&] {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<std::int64_t>(0, ms.count()));
+  };
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  set_or_throw(*conf, "bootstrap.servers", options_.bootstrap_servers);
+  set_or_throw(*conf, "client.id", options_.client_id + "-state-reader");
+  set_or_throw(*conf, "group.id", options_.client_id + "-state-reader");  // required, never joined
+  set_or_throw(*conf, "enable.auto.commit", "false");
+  set_or_throw(*conf, "enable.partition.eof", "true");
+  apply_properties(*conf, options_.properties);
+  std::string err;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!consumer) throw std::runtime_error("state topic " + full + ": cannot create a reader: " + err);
+  int partitions = 0;
+  {
+    RdKafka::Metadata* md = nullptr;
+    if (consumer->metadata(true, nullptr, &md, left_ms()) != RdKafka::ERR_NO_ERROR || !md)
+      throw std::runtime_error("state topic " + full + ": no metadata from the brokers within the timeout");
+    for (const auto* t : *md->topics())
+      if (t->topic() == full) partitions = static_cast<int>(t->partitions()->size());
+    delete md;
+  }
+  if (partitions == 0) throw std::runtime_error("state topic " + full + ": does not exist (kafka.create_topics)");
+  std::vector<RdKafka::TopicPartition*> assign;
+  std::map<int, std::int64_t> end;  // partition -> high watermark still to reach
+  for (int p = 0; p < partitions; ++p) {
+    std::int64_t low = 0, high = 0;
+    RdKafka::ErrorCode e = consumer->query_watermark_offsets(full, p, &low, &high, left_ms());
+    if (e != RdKafka::ERR_NO_ERROR)
+      throw std::runtime_error("state topic " + full + "[" + std::to_string(p) + "]: " + RdKafka::err2str(e));
+    if (high <= low) continue;
+    end[p] = high;
+    assign.push_back(RdKafka::TopicPartition::create(full, p, low));
+  }
+  std::vector<StateRecord> out;
+  if (assign.empty()) return out;
+  consumer->assign(assign);
+  RdKafka::TopicPartition::destroy(assign);
+  while (!end.empty()) {
+    if (left_ms() == 0) {
+      consumer->close();
+      throw std::runtime_error("state topic " + full + ": " + std::to_string(end.size()) +
+                               " partition(s) not read to their end within " + std::to_string(timeout.count()) + " ms");
+    }
+    std::unique_ptr<RdKafka::Message> msg(consumer->consume(std::min(100, left_ms())));
+    if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) continue;
+    if (msg->err() == RdKafka::ERR__PARTITION_EOF) {
+      if (auto it = end.find(msg->partition()); it != end.end() && msg->offset() >= it->second) end.erase(it);
+      continue;
+    }
+    if (msg->err() != RdKafka::ERR_NO_ERROR) continue;  // transient: retried until the deadline
+    auto it = end.find(msg->partition());
+    if (it == end.end() || msg->offset() >= it->second) continue;  // written after the call
+    StateRecord r;
+    if (msg->key()) r.key = *msg->key();
+    r.value.assign(static_cast<const char*>(msg->payload()), msg->len());
+    out.push_back(std::move(r));
+    if (msg->offset() + 1 >= it->second) end.erase(it);
+  }
+  consumer->close();
+  return out;
 }
 
 std::unique_ptr<Subscription> KafkaBus::subscribe(std::string_view topic, std::string_view group) {

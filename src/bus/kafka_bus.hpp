@@ -56,6 +56,9 @@ class KafkaBus final : public Bus {
                                           const SubscribeOptions& options) override;
   void flush(std::chrono::milliseconds timeout) override;
   void close() override;
+  PublishStatus publish_state(std::string_view topic, const std::string& key, const std::string& value,
+                              std::int64_t ts_ms) override;
+  std::vector<StateRecord> read_state(std::string_view topic, std::chrono::milliseconds timeout) override;
 
   // Creates the topics that do not exist yet (partitions, replication factor from the options).
   // Returns an empty string on success, else what failed.

@@ -15,9 +15,12 @@ inline constexpr std::string_view kIncidents = "incidents";            // Incide
 inline constexpr std::string_view kActions = "actions";                // RemediationAction, ActionResult
 inline constexpr std::string_view kSimState = "sim.state";             // ServiceState (test bench)
 inline constexpr std::string_view kGroundTruth = "sim.truth";          // FaultLabel (test bench)
+// Not events: the changelog of per-key state checkpoints (runtime/keyed_state.hpp), keyed
+// "<service>/<key>"; read back by a process that gains a partition, consumed by no service.
+inline constexpr std::string_view kState = "state";
 
-inline constexpr std::array<std::string_view, 9> kAll = {
+inline constexpr std::array<std::string_view, 10> kAll = {
     kLogsRaw, kMetricsRaw, kLogsStructured, kFeatures, kAnomalies,
-    kIncidents, kActions, kSimState, kGroundTruth};
+    kIncidents, kActions, kSimState, kGroundTruth, kState};
 
 }  // namespace selfheal::topics

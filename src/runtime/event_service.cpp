@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <thread>
 
+#include "contracts/topics.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -123,6 +126,14 @@ void EventService::process(Input& input, const Delivery& d) {
               d.topic, d.partition, d.offset, why);
     return;
   }
+  if (!restored_.empty() && covered_by_checkpoint(d)) {
+    ctx_->metrics
+        .counter("selfheal_events_in_checkpoint_total",
+                 "Deliveries skipped because the restored state checkpoint already holds them",
+                 {{"service", std::string(name())}, {"topic", d.topic}})
+        .inc();
+    return;
+  }
   if (d.rebuild) {
     if (!input.rebuilt)
       input.rebuilt = &ctx_->metrics.counter(
@@ -170,20 +181,38 @@ void EventService::process(Input& input, const Delivery& d) {
   in_handler_ = false;
   handling_rebuild_ = false;
   current_input_.clear();
+  if (checkpointing()) input.uncommitted[event_key(d.event)] = InputMark{d.partition, d.offset};
   latency_->observe(static_cast<double>(monotonic_ns() - t0) / 1e9);
 }
 
 std::size_t EventService::poll() {
-  if (idempotent_ && inputs_.size() > 1) return poll_in_time_order();
   std::size_t handled = 0;
-  for (auto& input : inputs_) {
-    batch_.clear();
-    if (input.sub->poll(batch_, max_batch_) == 0) continue;
-    for (const Delivery& d : batch_) process(input, d);
-    input.sub->commit();
-    handled += batch_.size();
+  if (idempotent_ && inputs_.size() > 1) {
+    handled = poll_in_time_order();
+  } else {
+    for (auto& input : inputs_) {
+      batch_.clear();
+      const std::size_t got = input.sub->poll(batch_, max_batch_);
+      // The rebalance that gave a partition ran inside poll(): restore before its deliveries.
+      if (checkpointing()) restore_gained(input, input.sub->take_gained_partitions());
+      if (got == 0) continue;
+      for (const Delivery& d : batch_) process(input, d);
+      commit(input);
+      handled += batch_.size();
+    }
   }
+  if (checkpointing()) write_checkpoints();
   return handled;
+}
+
+void EventService::commit(Input& input) {
+  input.sub->commit();
+  // The key's state now holds these deliveries and their offsets are committed: a checkpoint may
+  // say so (a checkpoint past the committed offset would skip, at the next owner, deliveries whose
+  // outputs were never published).
+  if (input.uncommitted.empty()) return;
+  for (auto& [key, mark] : input.uncommitted) checkpoints_[key].inputs[input.sub->topic()] = mark;
+  input.uncommitted.clear();
 }
 
 // Several inputs over Kafka: each subscription hands out its events in event-time order, but one
@@ -202,6 +231,7 @@ std::size_t EventService::poll_in_time_order() {
     batch_.clear();
     const std::size_t want = max_batch_ - std::min(max_batch_, held_[i].size());
     const std::size_t got = inputs_[i].sub->poll(batch_, want);
+    if (checkpointing()) restore_gained(inputs_[i], inputs_[i].sub->take_gained_partitions());
     for (auto& d : batch_) held_[i].push_back(std::move(d));
     if (want > 0 && got < want) continue;  // this input had everything it could give: it bounds nothing
     // This input may hold more beyond its newest event here: nothing newer may go first. The newest,
@@ -233,8 +263,138 @@ std::size_t EventService::poll_in_time_order() {
     ++handled;
   }
   for (std::size_t i = 0; i < inputs_.size(); ++i)
-    if (held_[i].empty()) inputs_[i].sub->commit();
+    if (held_[i].empty()) commit(inputs_[i]);
   return handled;
+}
+
+namespace {
+
+// A checkpoint record: {"v":1,"service":S,"key":K,"ts":T,"inputs":{topic:[partition,offset]},"state":...}.
+constexpr int kCheckpointFormat = 1;
+
+std::string checkpoint_record_key(std::string_view service, const std::string& key) {
+  return std::string(service) + "/" + key;
+}
+
+}  // namespace
+
+bool EventService::covered_by_checkpoint(const Delivery& d) const {
+  auto k = restored_.find(event_key(d.event));
+  if (k == restored_.end()) return false;
+  auto t = k->second.find(d.topic);
+  return t != k->second.end() && t->second.partition == d.partition && d.offset <= t->second.offset;
+}
+
+void EventService::restore_gained(const Input& input, const std::vector<int>& partitions) {
+  if (partitions.empty()) return;
+  const std::string& topic = input.sub->topic();
+  std::vector<StateRecord> records;
+  try {
+    records = ctx_->bus.read_state(topics::kState, std::chrono::seconds(10));
+  } catch (const std::exception& e) {
+    // Not fatal: the rebuild's look-back (if any) still refills what fits in it.
+    log::error(name(), "state of {} partition(s) of {} not restored: {}; the look-back alone rebuilds it",
+               partitions.size(), topic, e.what());
+    return;
+  }
+  // The newest record per key wins (one key's records are in one partition, read in order).
+  const std::string prefix = std::string(name()) + "/";
+  std::map<std::string, const StateRecord*> newest;
+  for (const auto& r : records)
+    if (r.key.starts_with(prefix)) newest[r.key.substr(prefix.size())] = &r;
+  std::size_t restored = 0;
+  for (const auto& [key, record] : newest) {
+    auto j = nlohmann::json::parse(record->value, nullptr, false);
+    auto fail = [&](const std::string& why) {
+      log::error(name(), "checkpoint of {} not restored: {} (the look-back alone rebuilds it)", key, why);
+    };
+    if (j.is_discarded() || !j.is_object()) { fail("not a JSON object"); continue; }
+    if (j.value("v", 0) != kCheckpointFormat) { fail("v: expected " + std::to_string(kCheckpointFormat)); continue; }
+    if (!j.contains("inputs") || !j["inputs"].is_object()) { fail("inputs: expected an object"); continue; }
+    std::map<std::string, InputMark> marks;
+    bool ok = true;
+    for (auto it = j["inputs"].begin(); it != j["inputs"].end(); ++it) {
+      const auto& v = it.value();
+      if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer()) {
+        fail("inputs." + it.key() + ": expected [partition, offset]");
+        ok = false;
+        break;
+      }
+      marks[it.key()] = InputMark{v[0].get<int>(), v[1].get<std::int64_t>()};
+    }
+    if (!ok) continue;
+    // Only keys the gained partitions carry.
+    auto mine = marks.find(topic);
+    if (mine == marks.end() ||
+        std::find(partitions.begin(), partitions.end(), mine->second.partition) == partitions.end())
+      continue;
+    // A key whose state is live here through another input (that input's partition of it is held
+    // and was taken in) has moved on since any checkpoint: restoring would throw that away.
+    bool live = false;
+    if (auto cp = checkpoints_.find(key); cp != checkpoints_.end())
+      for (const auto& other : inputs_)
+        if (&other != &input)
+          if (auto m = cp->second.inputs.find(other.sub->topic());
+              m != cp->second.inputs.end() && other.sub->holds(m->second.partition))
+            live = true;
+    if (live) continue;
+    try {
+      keyed_state_->restore_key(key, j.contains("state") ? j["state"] : nlohmann::json());
+    } catch (const std::exception& e) {
+      fail(e.what());
+      continue;
+    }
+    restored_[key] = marks;
+    auto& cp = checkpoints_[key];
+    cp.inputs = marks;
+    cp.written_hash = std::hash<std::string>{}(j.contains("state") ? j["state"].dump() : std::string());
+    ++restored;
+  }
+  ctx_->metrics
+      .counter("selfheal_state_restored_keys_total", "Keys whose state was restored from a checkpoint",
+               {{"service", std::string(name())}})
+      .inc(static_cast<double>(restored));
+  std::string list;
+  for (int p : partitions) list += (list.empty() ? "" : ",") + std::to_string(p);
+  log::info(name(), "gained {}[{}]: state of {} key(s) restored from checkpoints", topic, list, restored);
+}
+
+void EventService::write_checkpoints() {
+  const TimeMs now = ctx_->clock.now();
+  if (last_checkpoint_ == 0) last_checkpoint_ = now;
+  if (now - last_checkpoint_ < ctx_->checkpoint_interval_ms) return;
+  last_checkpoint_ = now;
+  Counter& written = ctx_->metrics.counter("selfheal_state_checkpoints_total",
+                                           "Per-key state checkpoints written", {{"service", std::string(name())}});
+  for (auto& [key, cp] : checkpoints_) {
+    if (cp.inputs.empty()) continue;
+    // A key whose partition moved away (or is between owners) is another process's to write now.
+    bool held = true;
+    for (const auto& input : inputs_)
+      if (auto m = cp.inputs.find(input.sub->topic()); m != cp.inputs.end() && !input.sub->holds(m->second.partition))
+        held = false;
+    if (!held) continue;
+    nlohmann::json state;
+    try {
+      state = keyed_state_->save_key(key);
+    } catch (const std::exception& e) {
+      log::error(name(), "state of {} not checkpointed: {}", key, e.what());
+      continue;
+    }
+    if (state.is_null()) continue;
+    std::string text = state.dump();
+    const std::size_t hash = std::hash<std::string>{}(text);
+    if (hash == cp.written_hash) continue;
+    nlohmann::json inputs = nlohmann::json::object();
+    for (const auto& [topic, mark] : cp.inputs) inputs[topic] = {mark.partition, mark.offset};
+    nlohmann::json record = {{"v", kCheckpointFormat}, {"service", std::string(name())}, {"key", key},
+                             {"ts", now},          {"inputs", std::move(inputs)},     {"state", std::move(state)}};
+    if (ctx_->bus.publish_state(topics::kState, checkpoint_record_key(name(), key), record.dump(), now) ==
+        PublishStatus::Ok) {
+      cp.written_hash = hash;
+      written.inc();
+    }
+  }
 }
 
 void EventService::wait_for_work(std::chrono::milliseconds timeout) {

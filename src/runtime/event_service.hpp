@@ -22,9 +22,22 @@
 // anything a timer emits for a key being rebuilt while the rebuild is under way (keys this process
 // already held keep publishing); counted in
 // selfheal_events_rebuilt_total{service,topic} and selfheal_events_suppressed_total{service,topic}.
+//
+// Checkpoints (keep_state(), ServiceContext::checkpoint_interval_ms, Kafka): a look-back rebuilds
+// only what fits in it; state that lives longer (detector baselines, open incidents) moves as a
+// checkpoint. Every interval of event time the service writes, for each key it took in whose
+// partitions it still holds and whose state changed, save_key(key) with the offsets of the newest
+// committed delivery of that key per input, to the `state` changelog. When it gains a partition it
+// reads the changelog and restore_key()s every key that partition carries (unless the key's state
+// is live here through another input), before handling anything from it; deliveries the checkpoint
+// covers (offset at or before its mark, rebuild or not) are skipped, the rest — the rebuild's
+// look-back after the mark, then the backlog — are handled on top of it. Counted in
+// selfheal_state_checkpoints_total{service}, selfheal_state_restored_keys_total{service} and
+// selfheal_events_in_checkpoint_total{service,topic}.
 #pragma once
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -66,13 +79,34 @@ class EventService : public Service {
   std::size_t max_batch_ = 1024;  // events per poll() per subscription
 
  private:
+  // Where a key's state stands in one input: the newest delivery of the key it took in.
+  struct InputMark {
+    int partition = 0;
+    std::int64_t offset = -1;
+  };
   struct Input {
     std::unique_ptr<Subscription> sub;
     Counter* in = nullptr;
     Counter* rebuilt = nullptr;  // selfheal_events_rebuilt_total, made on the first rebuild delivery
+    std::map<std::string, InputMark> uncommitted;  // by key: handled since the last commit
   };
   void process(Input& input, const Delivery& d);
   std::size_t poll_in_time_order();
+  void commit(Input& input);
+
+  // Keyed state checkpoints (keyed_state.hpp).
+  struct KeyCheckpoint {
+    std::map<std::string, InputMark> inputs;  // by topic: the newest committed delivery of the key
+    std::size_t written_hash = 0;             // of the state last written: unchanged, not written again
+  };
+  bool checkpointing() const { return keyed_state_ && idempotent_ && ctx_->checkpoint_interval_ms > 0; }
+  void restore_gained(const Input& input, const std::vector<int>& partitions);
+  bool covered_by_checkpoint(const Delivery& d) const;
+  void write_checkpoints();
+  std::map<std::string, KeyCheckpoint> checkpoints_;  // by key, the keys this process took in
+  // By key and topic: deliveries up to here are in the restored state (skipped, not handled again).
+  std::map<std::string, std::map<std::string, InputMark>> restored_;
+  TimeMs last_checkpoint_ = 0;
 
   ServiceContext* ctx_ = nullptr;
   KeyedState* keyed_state_ = nullptr;  // set by keep_state()

@@ -38,6 +38,9 @@ struct ServiceContext {
   // State rebuild when this service gains a partition over a bus that moves them (Kafka): what
   // EventService::consume asks for. Default: none.
   SubscribeOptions rebuild{};
+  // Per-key state checkpoints of a service that keeps them (runtime/keyed_state.hpp) are written
+  // this often, in event time, over a bus that moves partitions. 0: none.
+  std::int64_t checkpoint_interval_ms = 0;
 };
 
 class Service {
