@@ -245,14 +245,24 @@ bool IncidentClassifier::qualifies(const std::string& service) const {
 }
 
 IncidentClassifier::Tracked* IncidentClassifier::find_incident_for(const Anomaly& a) {
+  // An incident that is not resolved is still its root service's fault, however long no signal
+  // came (a broker outage, a detector restart): a later anomaly of that service joins it rather
+  // than opening a second incident on the same service. Related services join only within
+  // `correlation_window` of its last signal. Among candidates, the incident rooted at the
+  // anomaly's own service first, then the one with the most recent signal.
   Tracked* best = nullptr;
+  bool best_own = false;
   for (auto& [id, t] : incidents_) {
     if (t.incident.status == IncidentStatus::Resolved) continue;
-    if (a.ts - t.last_signal_ts > opt_.correlation_window_ms) continue;
-    bool related = opt_.graph.related(a.service, t.incident.service);
+    const bool own = t.incident.service == a.service;
+    if (!own && a.ts - t.last_signal_ts > opt_.correlation_window_ms) continue;
+    bool related = own || opt_.graph.related(a.service, t.incident.service);
     for (const auto& s : t.incident.affected_services) related = related || s == a.service;
     if (!related) continue;
-    if (!best || t.last_signal_ts > best->last_signal_ts) best = &t;
+    if (!best || (own && !best_own) || (own == best_own && t.last_signal_ts > best->last_signal_ts)) {
+      best = &t;
+      best_own = own;
+    }
   }
   return best;
 }

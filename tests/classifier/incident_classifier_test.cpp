@@ -1,6 +1,7 @@
 // The classifier on hand-made streams of anomalies, windows and remediation events.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "classifier/incident_classifier.hpp"
@@ -498,6 +499,35 @@ TEST_F(ClassifierTest, ResolvesOnlyAfterTheHoldTime) {
   anomaly("a2", T0 + 700 * S, "orders", "error_ratio", 0.3, 0.01);
   tick(T0 + 710 * S);
   EXPECT_EQ(latest_.size(), 2u);
+}
+
+TEST_F(ClassifierTest, OpenIncidentKeepsItsServiceAcrossAGapLongerThanTheCorrelationWindow) {
+  // Seen over Kafka: a 10 s broker outage at 60x is 10 simulated minutes without anomalies; the
+  // next anomaly of the leaking service came more than correlation_window (5 min) after the open
+  // incident's last signal, and a second memory-leak incident opened on the same service.
+  warm_up({"orders", "frontend"}, T0);
+  const std::string pod = "orders-0123456789-aaaaa";
+  window(T0 + 10 * S, "orders", {{"memory_utilization_max", 0.95}, {"restarts", 0}});
+  anomaly("a1", T0 + 10 * S, "orders", "memory_utilization_max", 0.95, 0.4, 0.97, pod, 500);
+  tick(T0 + 20 * S);
+  const std::string id = only_incident().id;
+  ASSERT_EQ(latest_[id].type, IncidentType::MemoryLeak);
+  // Quiet for longer than resolve_hold while the latest window still shows the leak: not resolved.
+  tick(T0 + 200 * S);
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Open);
+  const TimeMs after_gap = T0 + 10 * S + 600 * S;  // 10 min after the last signal (window: 5 min)
+  ASSERT_GT(after_gap - (T0 + 10 * S), options().correlation_window_ms);
+  // A related service's weak anomaly after the gap does not join: the window still applies to it.
+  anomaly("f1", after_gap - S, "frontend", "latency_p95_s", 0.5, 0.1, 0.6);
+  EXPECT_EQ(c_.pending_anomalies(), 1u);
+  // The root service's own anomaly joins the open incident: no second incident on orders.
+  anomaly("a2", after_gap, "orders", "memory_slope_bytes_per_s", 3e5, 1e3, 0.97, pod, 400);
+  tick(after_gap + 10 * S);
+  ASSERT_EQ(latest_.size(), 1u) << "a second incident opened on orders";
+  const auto& ids = latest_[id].anomaly_ids;
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "a2"), ids.end());
+  EXPECT_EQ(std::find(ids.begin(), ids.end(), "f1"), ids.end());
+  EXPECT_EQ(latest_[id].status, IncidentStatus::Open);
 }
 
 }  // namespace
