@@ -1,8 +1,10 @@
 #include "logproc/log_processor_service.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
+#include <tuple>
 
 #include "contracts/topics.hpp"
 #include "core/clock.hpp"
@@ -98,6 +100,7 @@ void LogProcessorService::start(ServiceContext& ctx) {
     }
   }
   templates_->set(static_cast<double>(miner_.size()));
+  keep_state(*this);
 }
 
 void LogProcessorService::stop() {
@@ -189,6 +192,7 @@ void LogProcessorService::publish(Pending&& p) {
     evictions_seen_ = miner_.evictions();
   }
   templates_->set(static_cast<double>(miner_.size()));
+  note_template(r.service, mined.cluster);
   r.template_id = mined.template_id;
   r.template_text = miner_.template_text(mined.cluster);
   r.params = miner_.params(mined.cluster, r.message);
@@ -237,6 +241,91 @@ void LogProcessorService::on_tick(TimeMs now) {
   flush_idle(std::max(now, max_event_ts_));
   close_windows(now - opt_.windows.allowed_lateness_ms - opt_.multiline_timeout_ms);
   template_bytes_->set(static_cast<double>(miner_.memory_bytes()));
+}
+
+void LogProcessorService::note_template(const std::string& service, std::uint64_t cluster) {
+  auto& refs = service_templates_[service];
+  auto [it, added] = refs.try_emplace(cluster, 0);
+  it->second = ++template_use_;
+  if (added && ++template_refs_ > kTemplateRefsPerTemplate * opt_.miner.max_templates) trim_template_refs();
+}
+
+void LogProcessorService::trim_template_refs() {
+  // First what the miner evicted, then, if that is not enough, the least recently used references,
+  // down to 90% of the cap so the sort is paid once per tenth of the cap.
+  const std::size_t cap = kTemplateRefsPerTemplate * opt_.miner.max_templates;
+  const std::size_t target = cap - cap / 10;
+  for (auto& [service, refs] : service_templates_) {
+    for (auto it = refs.begin(); it != refs.end();) {
+      if (!miner_.contains(it->first)) {
+        it = refs.erase(it);
+        --template_refs_;
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (template_refs_ > target) {
+    std::vector<std::tuple<std::uint64_t, std::string, std::uint64_t>> live;  // (last use, service, cluster)
+    live.reserve(template_refs_);
+    for (const auto& [service, refs] : service_templates_)
+      for (const auto& [cluster, use] : refs) live.emplace_back(use, service, cluster);
+    const std::size_t drop = template_refs_ - target;
+    std::nth_element(live.begin(), live.begin() + static_cast<std::ptrdiff_t>(drop - 1), live.end());
+    for (std::size_t i = 0; i < drop; ++i) service_templates_[std::get<1>(live[i])].erase(std::get<2>(live[i]));
+    template_refs_ -= drop;
+  }
+  std::erase_if(service_templates_, [](const auto& kv) { return kv.second.empty(); });
+}
+
+nlohmann::json LogProcessorService::save_key(const std::string& service) const {
+  auto it = service_templates_.find(service);
+  if (it == service_templates_.end()) return nullptr;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> by_use;  // (last use, cluster)
+  for (const auto& [cluster, use] : it->second)
+    if (miner_.contains(cluster)) by_use.emplace_back(use, cluster);
+  if (by_use.empty()) return nullptr;
+  std::sort(by_use.begin(), by_use.end());  // deterministic, and a restore keeps the recency order
+  nlohmann::json templates = nlohmann::json::array();
+  for (const auto& [use, cluster] : by_use) templates.push_back(miner_.snapshot_line(cluster));
+  return {{"format", 1}, {"templates", std::move(templates)}};
+}
+
+void LogProcessorService::restore_key(const std::string& service, const nlohmann::json& state) {
+  std::vector<std::pair<std::vector<std::string>, std::uint64_t>> parsed;  // (tokens, count)
+  if (!state.is_null()) {  // null: save_key had nothing for the service
+    if (!state.is_object()) throw std::invalid_argument("state: expected an object or null");
+    if (!state.contains("format") || state["format"] != 1) throw std::invalid_argument("format: expected 1");
+    if (!state.contains("templates") || !state["templates"].is_array())
+      throw std::invalid_argument("templates: expected an array");
+    const auto& templates = state["templates"];
+    if (templates.size() > opt_.miner.max_templates)
+      throw std::invalid_argument("templates: " + std::to_string(templates.size()) + " templates, at most " +
+                                  std::to_string(opt_.miner.max_templates) + " (log_processor.max_templates)");
+    for (std::size_t i = 0; i < templates.size(); ++i) {
+      const std::string field = "templates[" + std::to_string(i) + "]";
+      if (!templates[i].is_string()) throw std::invalid_argument(field + ": expected a string 'count<TAB>template'");
+      std::uint64_t count = 0;
+      std::vector<std::string> tokens;
+      if (std::string why = miner_.parse_snapshot_line(templates[i].get_ref<const std::string&>(), count, tokens);
+          !why.empty())
+        throw std::invalid_argument(field + ": " + why);
+      parsed.emplace_back(std::move(tokens), count);
+    }
+  }
+  if (auto it = service_templates_.find(service); it != service_templates_.end()) {
+    template_refs_ -= it->second.size();
+    service_templates_.erase(it);
+  }
+  const std::size_t before = miner_.size();
+  for (auto& [tokens, count] : parsed) note_template(service, miner_.merge_template(std::move(tokens), count));
+  if (templates_) templates_->set(static_cast<double>(miner_.size()));
+  if (evicted_ && miner_.evictions() != evictions_seen_) {
+    evicted_->inc(static_cast<double>(miner_.evictions() - evictions_seen_));
+    evictions_seen_ = miner_.evictions();
+  }
+  log::debug(name(), "restored {} templates of {} ({} new to this process)", parsed.size(), service,
+             miner_.size() > before ? miner_.size() - before : 0);
 }
 
 }  // namespace selfheal::logproc

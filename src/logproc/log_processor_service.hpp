@@ -7,11 +7,20 @@
 // handle()/on_tick() on the executor's single thread -> stop() (saves the snapshot). A record is
 // published when the next first line of its pod arrives or, by on_tick, once its pod has been quiet
 // for `multiline_timeout` of event time. Deterministic: no wall clock, ordered containers only.
+//
+// Keyed state (keyed_state.hpp; over Kafka it moves with a service's partition): per monitored
+// service, the mined templates its records matched, so that after a take-over a known record of
+// that service is neither flagged as a new template nor given another template id. The template
+// miner itself is shared by all services; which templates each service used is tracked beside it
+// (bounded, see kTemplateRefsPerTemplate). Windows and records waiting for continuation lines are
+// left out: they cover at most a window plus the lateness, which the replay after a checkpoint
+// rebuilds.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "logproc/log_parser.hpp"
 #include "logproc/log_windows.hpp"
@@ -36,7 +45,7 @@ struct LogProcessorOptions {
   std::string snapshot_path;  // empty: templates are not kept across restarts
 };
 
-class LogProcessorService final : public EventService {
+class LogProcessorService final : public EventService, public KeyedState {
  public:
   static void declare_config(ConfigSchema& schema);
   static LogProcessorOptions options_from(const Config& config);
@@ -48,6 +57,21 @@ class LogProcessorService final : public EventService {
   void stop() override;
 
   const TemplateMiner& miner() const { return miner_; }
+
+  // KeyedState: {"format": 1, "templates": ["count<TAB>template", ...]} (the template snapshot's
+  // line encoding), least recently used first, for the templates `service`'s records matched that
+  // the miner still holds; null when there are none.
+  nlohmann::json save_key(const std::string& service) const override;
+  // Merges the templates into the miner (one it already holds keeps its own count and recency) and
+  // makes them `service`'s templates, replacing what was tracked for it. Validates everything first:
+  // std::invalid_argument naming the field ("templates[3]: ..."), nothing changed.
+  void restore_key(const std::string& service, const nlohmann::json& state) override;
+  // Per-service template references held (bounded by kTemplateRefsPerTemplate * max_templates).
+  std::size_t template_refs() const { return template_refs_; }
+
+  // The references to templates kept per service, as a multiple of log_processor.max_templates, in
+  // total over all services: a template shared by many services counts once per service.
+  static constexpr std::size_t kTemplateRefsPerTemplate = 4;
 
  protected:
   void handle(const Delivery& d) override;
@@ -63,6 +87,8 @@ class LogProcessorService final : public EventService {
   void publish(Pending&& p);
   void flush_idle(TimeMs now);
   void close_windows(TimeMs clock_watermark);
+  void note_template(const std::string& service, std::uint64_t cluster);
+  void trim_template_refs();
 
   LogProcessorOptions opt_;
   LogParser parser_;
@@ -71,6 +97,11 @@ class LogProcessorService final : public EventService {
   std::map<std::string, Pending> pending_;  // by "service/pod"
   std::vector<FeatureWindow> closed_;
   TimeMs max_event_ts_ = 0;
+  // Per service: miner cluster handle -> when its records last matched it (template_use_ sequence).
+  // Handles of evicted templates linger until trim_template_refs() drops them.
+  std::map<std::string, std::unordered_map<std::uint64_t, std::uint64_t>> service_templates_;
+  std::size_t template_refs_ = 0;
+  std::uint64_t template_use_ = 0;
 
   Counter* lines_ = nullptr;
   Counter* records_[6] = {};  // by LogFormat

@@ -424,38 +424,58 @@ void TemplateMiner::snapshot(std::ostream& out) const {
   for (const Cluster* c : ordered) out << c->count << '\t' << c->text << '\n';
 }
 
+std::string TemplateMiner::snapshot_line(std::uint64_t cluster) const {
+  auto it = clusters_.find(cluster);
+  if (it == clusters_.end()) return {};
+  return std::to_string(it->second->count) + '\t' + it->second->text;
+}
+
+std::string TemplateMiner::parse_snapshot_line(std::string_view line, std::uint64_t& count,
+                                               std::vector<std::string>& tokens) const {
+  const auto tab = line.find('\t');
+  count = 0;
+  bool ok = tab != std::string_view::npos && tab > 0;
+  for (std::size_t i = 0; ok && i < tab; ++i) {
+    if (!is_digit(line[i]) || count > (UINT64_MAX - 9) / 10) ok = false;
+    else count = count * 10 + static_cast<std::uint64_t>(line[i] - '0');
+  }
+  if (!ok) return "expected 'count<TAB>template', got '" + std::string(line.substr(0, 60)) + "'";
+  std::vector<std::string_view> parts;
+  split_tokens(line.substr(tab + 1), parts);
+  if (parts.size() > opt_.max_tokens)
+    return "template has " + std::to_string(parts.size()) + " tokens (at most " + std::to_string(opt_.max_tokens) +
+           " allowed)";
+  tokens.assign(parts.begin(), parts.end());
+  return {};
+}
+
+std::uint64_t TemplateMiner::merge_template(std::vector<std::string> tokens, std::uint64_t count) {
+  shape_key(tokens, tokens.size(), key_);
+  if (auto git = groups_.find(key_); git != groups_.end()) {
+    const std::string text = join_tokens(tokens);
+    for (const Cluster* c : git->second->clusters)
+      if (c->text == text) return c->handle;
+  }
+  return insert_cluster(std::move(tokens), count)->handle;
+}
+
 bool TemplateMiner::restore(std::istream& in, std::string& error) {
   groups_.clear();
   clusters_.clear();
   std::string line;
   std::size_t line_no = 0;
-  std::vector<std::string_view> parts;
+  std::vector<std::string> tokens;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
-    const auto tab = line.find('\t');
     std::uint64_t count = 0;
-    bool ok = tab != std::string::npos && tab > 0;
-    for (std::size_t i = 0; ok && i < tab; ++i) {
-      if (!is_digit(line[i]) || count > (UINT64_MAX - 9) / 10) ok = false;
-      else count = count * 10 + static_cast<std::uint64_t>(line[i] - '0');
-    }
-    if (!ok) {
-      error = "snapshot line " + std::to_string(line_no) + ": expected 'count<TAB>template', got '" +
-              line.substr(0, 60) + "'";
+    if (std::string why = parse_snapshot_line(line, count, tokens); !why.empty()) {
+      error = "snapshot line " + std::to_string(line_no) + ": " + why;
       groups_.clear();
       clusters_.clear();
       return false;
     }
-    split_tokens(std::string_view(line).substr(tab + 1), parts);
-    if (parts.size() > opt_.max_tokens) {
-      error = "snapshot line " + std::to_string(line_no) + ": template has " + std::to_string(parts.size()) +
-              " tokens (at most " + std::to_string(opt_.max_tokens) + " allowed)";
-      groups_.clear();
-      clusters_.clear();
-      return false;
-    }
-    insert_cluster(std::vector<std::string>(parts.begin(), parts.end()), count);
+    insert_cluster(std::move(tokens), count);
   }
   return true;
 }

@@ -69,6 +69,16 @@ class TemplateMiner {
   bool save_file(const std::string& path, std::string& error) const;
   bool load_file(const std::string& path, std::string& error);
 
+  // One template at a time, in the snapshot's line encoding (what a service's keyed state carries):
+  // "count<TAB>template" of a cluster handle; empty for an evicted or unknown handle.
+  std::string snapshot_line(std::uint64_t cluster) const;
+  bool contains(std::uint64_t cluster) const { return clusters_.contains(cluster); }
+  // Parses one snapshot line into its count and template tokens; empty on success, else what is wrong.
+  std::string parse_snapshot_line(std::string_view line, std::uint64_t& count, std::vector<std::string>& tokens) const;
+  // Adds a template (tokens from parse_snapshot_line) unless one with the same text is known, which
+  // keeps its own count and recency; returns its cluster handle either way. May evict (max_templates).
+  std::uint64_t merge_template(std::vector<std::string> tokens, std::uint64_t count);
+
  private:
   struct Cluster;
   struct Group;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <unistd.h>
 
@@ -176,6 +177,118 @@ TEST(LogProcessorService, TemplatesSurviveARestartThroughTheSnapshot) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0].template_id, id_before);
   std::filesystem::remove(path);
+}
+
+// Keyed state (issue 6): the templates a service's records matched move to another processor, as
+// over Kafka when the service's partition moves to another process.
+double templates_created(Harness& h) {
+  return h.metrics.counter("selfheal_log_templates_created_total", "").value();
+}
+
+TEST(LogProcessorService, KeyedStateMovesAServicesTemplatesToAnotherProcessor) {
+  Harness a;
+  a.send(kT0, "search", "search-5d8f7c9b4a-aaaaa", "INFO query for user alice took 12 ms");
+  a.send(kT0 + 1, "search", "search-5d8f7c9b4a-aaaaa", "INFO query for user bob took 13 ms");
+  a.send(kT0 + 2, "search", "search-5d8f7c9b4a-aaaaa", "WARN cache miss on shard 3");
+  a.send(kT0 + 3, "orders", "orders-5d8f7c9b4a-ccccc", "INFO order 17 accepted");
+  a.run_until(kT0 + 5'000);
+  auto recs = a.drain<LogRecord>(*a.records);
+  ASSERT_EQ(recs.size(), 4u);
+  // The template as the second query left it (the first one's template generalised then).
+  auto bob = std::find_if(recs.begin(), recs.end(), [](const LogRecord& r) { return r.message.find("bob") != std::string::npos; });
+  ASSERT_NE(bob, recs.end());
+  const std::uint64_t query_id = bob->template_id;
+  const nlohmann::json search = a.service->save_key("search");
+  ASSERT_TRUE(search.is_object()) << search;
+  // The two search templates, least recently used first, in the snapshot's encoding; not orders'.
+  ASSERT_EQ(search["templates"].size(), 2u) << search;
+  EXPECT_EQ(search["templates"][0], std::string("2\tquery for user <*> took <*> ms"));
+  EXPECT_EQ(search["templates"][1], std::string("1\tcache miss on shard <*>"));
+  EXPECT_TRUE(a.service->save_key("nobody").is_null());
+
+  // B already knows the cache-miss template, from another service, with its own count.
+  Harness b;
+  b.send(kT0, "cache", "cache-5d8f7c9b4a-ddddd", "WARN cache miss on shard 9");
+  b.run_until(kT0 + 5'000);
+  b.drain<LogRecord>(*b.records);
+  const nlohmann::json cache_before = b.service->save_key("cache");
+  const std::size_t size_before = b.service->miner().size();
+  b.service->restore_key("search", search);
+  EXPECT_EQ(b.service->miner().size(), size_before + 1);  // the query template is new to B
+  EXPECT_EQ(b.service->save_key("cache"), cache_before);
+  const nlohmann::json search_in_b = b.service->save_key("search");
+  ASSERT_EQ(search_in_b["templates"].size(), 2u) << search_in_b;
+  EXPECT_EQ(search_in_b["templates"][0], std::string("2\tquery for user <*> took <*> ms"));
+  EXPECT_EQ(search_in_b["templates"][1], std::string("1\tcache miss on shard <*>"));  // B's own count (1, not 1+1)
+
+  // A record of search after the take-over: a known template, A's id, nothing new.
+  const double created = templates_created(b);
+  b.send(kT0 + 6'000, "search", "search-5d8f7c9b4a-bbbbb", "INFO query for user carol took 9 ms");
+  b.run_until(kT0 + 10'000);
+  recs = b.drain<LogRecord>(*b.records);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].template_id, query_id) << recs[0].template_text;
+  EXPECT_EQ(templates_created(b), created);
+
+  // Without the restore the same record starts a new template (so the above could fail).
+  Harness fresh;
+  fresh.send(kT0 + 6'000, "search", "search-5d8f7c9b4a-bbbbb", "INFO query for user carol took 9 ms");
+  fresh.run_until(kT0 + 10'000);
+  EXPECT_EQ(templates_created(fresh), 1.0);
+}
+
+TEST(LogProcessorService, KeyedStateRefusesAMalformedStateNamingTheFieldAndChangesNothing) {
+  Harness b;
+  b.send(kT0, "search", "search-5d8f7c9b4a-aaaaa", "INFO query for user alice took 12 ms");
+  b.run_until(kT0 + 5'000);
+  const nlohmann::json search = b.service->save_key("search");
+  ASSERT_TRUE(search.is_object());
+  const std::size_t size = b.service->miner().size();
+  auto refused = [&](const nlohmann::json& state, const std::string& why) {
+    try {
+      b.service->restore_key("search", state);
+      ADD_FAILURE() << "accepted " << state;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(b.service->save_key("search"), search);
+    EXPECT_EQ(b.service->miner().size(), size);
+  };
+  // A good template first, then a bad one: the good one must not have been merged either.
+  refused({{"format", 1}, {"templates", {"3\tGET <*> done", "x\tno count"}}},
+          "templates[1]: expected 'count<TAB>template'");
+  refused({{"format", 1}, {"templates", {"3\tGET <*> done", 7}}}, "templates[1]: expected a string");
+  refused({{"format", 1}, {"templates", "3\tGET <*> done"}}, "templates: expected an array");
+  refused({{"format", 2}, {"templates", nlohmann::json::array()}}, "format: expected 1");
+  refused(nlohmann::json::array(), "state: expected an object");
+  std::string long_template = "3\t";
+  for (int i = 0; i < 300; ++i) long_template += "tok ";
+  refused({{"format", 1}, {"templates", {long_template}}}, "templates[0]: template has 300 tokens");
+}
+
+TEST(LogProcessorService, PerServiceTemplateReferencesStayBounded) {
+  // A stream of ever-new services and templates: the references kept for save_key stay under the
+  // cap (kTemplateRefsPerTemplate x max_templates) and the newest are kept.
+  Harness h({"log_processor.max_templates=50"});
+  const std::size_t cap = LogProcessorService::kTemplateRefsPerTemplate * 50;
+  std::size_t peak = 0;
+  for (int i = 0; i < 2'000; ++i) {
+    std::string w = "w";
+    for (int k = i; k > 0; k /= 26) w.push_back(static_cast<char>('a' + k % 26));
+    h.send(kT0 + i, "svc" + std::to_string(i % 400), "pod", "INFO " + w + " happened");
+    while (h.service->poll() > 0) {}
+    peak = std::max(peak, h.service->template_refs());
+  }
+  h.run_until(kT0 + 10'000);
+  EXPECT_LE(peak, cap);
+  EXPECT_GT(peak, cap / 2);
+  EXPECT_TRUE(h.service->save_key("svc0").is_null());  // its templates were evicted long ago
+  // The newest record's template is still kept for its service.
+  const auto recs = h.drain<LogRecord>(*h.records);
+  ASSERT_EQ(recs.size(), 2'000u);
+  const nlohmann::json last = h.service->save_key(recs.back().service);
+  ASSERT_TRUE(last.is_object()) << recs.back().service;
+  EXPECT_EQ(last["templates"].back(), "1\t" + recs.back().template_text);
 }
 
 TEST(LogProcessorService, ConfigIsDeclaredAndBadValuesAreRefusedByName) {
