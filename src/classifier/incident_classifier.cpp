@@ -5,6 +5,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
+
+#include "contracts/events_json.hpp"
 
 namespace selfheal::classifier {
 namespace {
@@ -290,7 +293,7 @@ std::vector<Incident> IncidentClassifier::on_anomaly(const Anomaly& a) {
     ++duplicates_;
     return {};
   }
-  seen_order_.emplace_back(a.ts, a.id);
+  seen_order_.push_back(Seen{a.ts, a.id, a.service});
   now_ = std::max(now_, a.ts);
   if (a.source == AnomalySource::Model && a.score < opt_.min_score) return {};
 
@@ -871,7 +874,7 @@ std::vector<Incident> IncidentClassifier::on_action(const RemediationAction& a) 
     ++duplicates_;
     return {};
   }
-  seen_order_.emplace_back(a.ts, a.id + "#" + std::string(to_string(a.status)));
+  seen_order_.push_back(Seen{a.ts, a.id + "#" + std::string(to_string(a.status)), a.service});
   Tracked& t = it->second;
   std::string what = std::string(to_string(a.kind)) + " " + a.namespace_name + "/" + a.target;
   if (a.kind == ActionKind::ScaleDeployment) what += " to " + std::to_string(a.replicas);
@@ -897,7 +900,7 @@ std::vector<Incident> IncidentClassifier::on_result(const ActionResult& r) {
     ++duplicates_;
     return {};
   }
-  seen_order_.emplace_back(r.ts, "result#" + r.id);
+  seen_order_.push_back(Seen{r.ts, "result#" + r.id, r.service});
   Tracked& t = it->second;
   note(t, r.ts, "result of " + r.action_id + ": " + std::string(to_string(r.status)) + (r.detail.empty() ? "" : " (" + r.detail + ")"));
   if (r.status == ActionStatus::NotRecovered && t.incident.status != IncidentStatus::Resolved &&
@@ -935,16 +938,12 @@ std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
   }
   for (auto& [service, queue] : pending_)
     while (!queue.empty() && queue.front().ts < now_ - opt_.confirm_window_ms) queue.pop_front();
-  while (!seen_order_.empty() && seen_order_.front().first < now_ - kSeenIdsTtlMs) {
-    seen_ids_.erase(seen_order_.front().second);
+  while (!seen_order_.empty() && seen_order_.front().ts < now_ - kSeenIdsTtlMs) {
+    seen_ids_.erase(seen_order_.front().id);
     seen_order_.pop_front();
   }
   std::vector<Incident> out = flush();
-  for (auto it = incidents_.begin(); it != incidents_.end();) {
-    const Incident& inc = it->second.incident;
-    const bool gone = inc.status == IncidentStatus::Resolved && now_ - inc.resolved_at > opt_.reopen_window_ms;
-    it = gone ? incidents_.erase(it) : std::next(it);
-  }
+  for (auto it = incidents_.begin(); it != incidents_.end();) it = kept(it->second) ? std::next(it) : incidents_.erase(it);
   for (auto it = latest_.begin(); it != latest_.end();)
     it = it->second.end < now_ - 10 * kPodWindowStaleMs ? latest_.erase(it) : std::next(it);
   return out;
@@ -961,6 +960,325 @@ std::vector<Incident> IncidentClassifier::flush() {
     out.push_back(t.incident);
   }
   return out;
+}
+
+bool IncidentClassifier::kept(const Tracked& t) const {
+  const Incident& inc = t.incident;
+  return inc.status != IncidentStatus::Resolved || now_ - inc.resolved_at <= opt_.reopen_window_ms;
+}
+
+// ----------------------------------------------------------------------------- state per service
+//
+// Layout (version 1):
+//   {"v":1, "now":ms, "next_seq":n,
+//    "incidents":[{"incident":<incident event data>, "published":b, "publish_at":ms,
+//                  "last_signal_ts":ms, "acted":b, "dirty":b, "stale":b, "root_reason":s,
+//                  "observations":[{...}], "templates":[{"service","template_id","template",
+//                  "example","count","is_new"}]}],
+//    "pending":[<anomaly event data>], "baselines":[{"feature","mean","count"}],
+//    "latest":[<feature_window event data>], "latest_templates":[{...}], "seen":[{"ts","id"}]}
+// Events are written with contracts/events_json (the bus's own encoding); NaN is null.
+// "now" and "next_seq" are the whole classifier's: the process that restores takes the larger, so
+// it never mints an id the saving process had already given out.
+
+namespace {
+
+using json = nlohmann::json;
+constexpr int kStateVersion = 1;
+
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+[[noreturn]] void bad(const std::string& path, const std::string& what) { throw std::invalid_argument(path + ": " + what); }
+
+std::string at(const std::string& path, const char* key) { return path.empty() ? key : path + "." + key; }
+
+const json& field(const json& o, const std::string& path, const char* key) {
+  if (!o.is_object()) bad(path.empty() ? "state" : path, "expected an object, got " + std::string(o.type_name()));
+  auto it = o.find(key);
+  if (it == o.end()) bad(at(path, key), "missing");
+  return *it;
+}
+std::int64_t get_int(const json& o, const std::string& path, const char* key) {
+  const json& v = field(o, path, key);
+  if (!v.is_number_integer()) bad(at(path, key), "expected an integer, got " + std::string(v.type_name()));
+  return v.get<std::int64_t>();
+}
+double get_num(const json& o, const std::string& path, const char* key) {
+  const json& v = field(o, path, key);
+  if (v.is_null()) return kAbsent;
+  if (!v.is_number()) bad(at(path, key), "expected a number, got " + std::string(v.type_name()));
+  return v.get<double>();
+}
+bool get_bool(const json& o, const std::string& path, const char* key) {
+  const json& v = field(o, path, key);
+  if (!v.is_boolean()) bad(at(path, key), "expected a boolean, got " + std::string(v.type_name()));
+  return v.get<bool>();
+}
+std::string get_str(const json& o, const std::string& path, const char* key) {
+  const json& v = field(o, path, key);
+  if (!v.is_string()) bad(at(path, key), "expected a string, got " + std::string(v.type_name()));
+  return v.get<std::string>();
+}
+// An optional array field (missing: empty); calls fn(element, its path) for each element.
+template <typename Fn>
+void each(const json& o, const std::string& path, const char* key, Fn&& fn) {
+  if (!o.contains(key)) return;
+  const json& v = o.at(key);
+  if (!v.is_array()) bad(at(path, key), "expected an array, got " + std::string(v.type_name()));
+  for (std::size_t i = 0; i < v.size(); ++i) fn(v[i], at(path, key) + "[" + std::to_string(i) + "]");
+}
+std::set<std::string> get_strings(const json& o, const std::string& path, const char* key) {
+  std::set<std::string> out;
+  each(o, path, key, [&](const json& v, const std::string& p) {
+    if (!v.is_string()) bad(p, "expected a string, got " + std::string(v.type_name()));
+    out.insert(v.get<std::string>());
+  });
+  return out;
+}
+std::uint64_t get_u64_text(const json& o, const std::string& path, const char* key) {
+  const std::string s = get_str(o, path, key);
+  if (s.empty() || s.size() > 20 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    bad(at(path, key), "expected a decimal number in a string, got \"" + s + "\"");
+  try {
+    return std::stoull(s);
+  } catch (const std::exception&) {
+    bad(at(path, key), "out of range: \"" + s + "\"");
+  }
+}
+
+// An event as its bus encoding's "data" object, and back (errors named under `path`).
+json event_data(const Event& e) { return json::parse(encode_event(e)).at("data"); }
+
+template <typename T>
+T event_from(const json& data, const std::string& path, const char* type) {
+  const json env = {{"type", type}, {"v", kEventSchemaVersion}, {"data", data}};
+  DecodeResult r = decode_event(env.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!r.ok) {
+    std::string err = r.error;
+    if (err.rfind("data", 0) == 0) err = path + err.substr(4);  // "data.x: ..." -> "<path>.x: ..."
+    else err = path + ": " + err;
+    throw std::invalid_argument(err);
+  }
+  T* out = std::get_if<T>(&r.event);
+  if (!out) bad(path, std::string("expected a ") + type);
+  return std::move(*out);
+}
+
+json template_json(std::uint64_t id, const std::string& text, const std::string& example, std::uint64_t count, bool is_new) {
+  return {{"template_id", std::to_string(id)}, {"template", text}, {"example", example}, {"count", count}, {"is_new", is_new}};
+}
+
+std::uint64_t get_count(const json& o, const std::string& path, const char* key) {
+  const json& v = field(o, path, key);
+  if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
+    bad(at(path, key), "expected a non-negative integer, got " + std::string(v.type_name()));
+  return v.get<std::uint64_t>();
+}
+
+}  // namespace
+
+std::vector<Incident> IncidentClassifier::incidents_of(const std::string& service) const {
+  std::vector<Incident> out;
+  for (const auto& [id, t] : incidents_)
+    if (t.incident.service == service && kept(t)) out.push_back(t.incident);
+  return out;
+}
+
+nlohmann::json IncidentClassifier::save_service(const std::string& service) const {
+  json incidents = json::array();
+  for (const auto& [id, t] : incidents_) {
+    // Resolved incidents are kept while they may still reopen on a relapse.
+    if (t.incident.service != service || !kept(t)) continue;
+    json obs = json::array();
+    for (const auto& [k, o] : t.observations) {
+      json summaries = json::object();
+      for (const auto& [rule, text] : o.summaries) summaries[rule] = text;
+      obs.push_back({{"service", o.service},     {"pod", o.pod},
+                     {"signal", o.signal},       {"first_ts", o.first_ts},
+                     {"last_ts", o.last_ts},     {"max_score", num(o.max_score)},
+                     {"peak", num(o.peak)},      {"expected", num(o.expected)},
+                     {"tte_s", num(o.tte_s)},    {"models", o.models},
+                     {"type_hints", o.type_hints}, {"summaries", summaries},
+                     {"critical", o.critical},   {"count", o.count}});
+    }
+    json templates = json::array();
+    for (const auto& [svc, by_id] : t.templates)
+      for (const auto& [tid, tpl] : by_id) {
+        json j = template_json(tid, tpl.text, tpl.example, tpl.count, tpl.is_new);
+        j["service"] = svc;
+        templates.push_back(std::move(j));
+      }
+    incidents.push_back({{"incident", event_data(Event(t.incident))},
+                         {"published", t.published},
+                         {"publish_at", t.publish_at},
+                         {"last_signal_ts", t.last_signal_ts},
+                         {"acted", t.acted},
+                         {"dirty", t.dirty},
+                         {"stale", t.stale},
+                         {"root_reason", t.root_reason},
+                         {"observations", std::move(obs)},
+                         {"templates", std::move(templates)}});
+  }
+  json pending = json::array();
+  if (auto it = pending_.find(service); it != pending_.end())
+    for (const Anomaly& a : it->second) pending.push_back(event_data(Event(a)));
+  const std::string prefix = service + '\x1f';
+  json baselines = json::array();
+  for (auto it = baselines_.lower_bound(prefix); it != baselines_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+    baselines.push_back({{"feature", it->first.substr(prefix.size())}, {"mean", num(it->second.mean)}, {"count", it->second.count}});
+  json latest = json::array();
+  for (auto it = latest_.lower_bound(prefix); it != latest_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+    latest.push_back(event_data(Event(it->second)));
+  json seen = json::array();
+  for (const Seen& e : seen_order_)
+    if (e.service == service) seen.push_back({{"ts", e.ts}, {"id", e.id}});
+  const auto lt = latest_templates_.find(service);
+  if (incidents.empty() && pending.empty() && baselines.empty() && latest.empty() && seen.empty() &&
+      (lt == latest_templates_.end() || lt->second.empty()))
+    return nullptr;
+  json out = {{"v", kStateVersion},           {"now", now_},           {"next_seq", next_seq_},
+              {"incidents", std::move(incidents)}, {"pending", std::move(pending)}, {"baselines", std::move(baselines)},
+              {"latest", std::move(latest)},  {"seen", std::move(seen)}};
+  if (lt != latest_templates_.end() && !lt->second.empty()) {
+    json tpls = json::array();
+    for (const auto& tc : lt->second) tpls.push_back(template_json(tc.template_id, tc.template_text, tc.example, tc.count, tc.is_new));
+    out["latest_templates"] = std::move(tpls);
+  }
+  return out;
+}
+
+void IncidentClassifier::restore_service(const std::string& service, const nlohmann::json& state) {
+  // Everything is read into locals first: a malformed state throws before anything changes.
+  std::vector<Tracked> incidents;
+  std::deque<Anomaly> pending;
+  std::map<std::string, Baseline> baselines;
+  std::map<std::string, FeatureWindow> latest;
+  std::vector<TemplateCount> templates;
+  std::vector<Seen> seen;
+  TimeMs now = 0;
+  std::uint64_t next_seq = 0;
+  const std::string prefix = service + '\x1f';
+
+  if (!state.is_null()) {
+    const std::string p;  // the top level
+    const std::int64_t version = get_int(state, p, "v");
+    if (version < 1 || version > kStateVersion)
+      bad("v", "unsupported state version " + std::to_string(version) + " (this build reads up to " +
+                   std::to_string(kStateVersion) + ")");
+    now = get_int(state, p, "now");
+    next_seq = get_count(state, p, "next_seq");
+    each(state, p, "incidents", [&](const json& j, const std::string& path) {
+      Tracked t;
+      t.incident = event_from<Incident>(field(j, path, "incident"), at(path, "incident"), "incident");
+      if (t.incident.id.empty()) bad(at(path, "incident.id"), "empty");
+      if (t.incident.service != service)
+        bad(at(path, "incident.service"), "\"" + t.incident.service + "\" is not the service restored (\"" + service + "\")");
+      t.published = get_bool(j, path, "published");
+      t.publish_at = get_int(j, path, "publish_at");
+      t.last_signal_ts = get_int(j, path, "last_signal_ts");
+      t.acted = get_bool(j, path, "acted");
+      t.dirty = get_bool(j, path, "dirty");
+      t.stale = get_bool(j, path, "stale");
+      t.root_reason = get_str(j, path, "root_reason");
+      each(j, path, "observations", [&](const json& oj, const std::string& op) {
+        Observation o;
+        o.service = get_str(oj, op, "service");
+        o.pod = get_str(oj, op, "pod");
+        o.signal = get_str(oj, op, "signal");
+        o.first_ts = get_int(oj, op, "first_ts");
+        o.last_ts = get_int(oj, op, "last_ts");
+        o.max_score = get_num(oj, op, "max_score");
+        if (std::isnan(o.max_score)) bad(at(op, "max_score"), "expected a number, got null");
+        o.peak = get_num(oj, op, "peak");
+        o.expected = get_num(oj, op, "expected");
+        o.tte_s = get_num(oj, op, "tte_s");
+        o.models = get_strings(oj, op, "models");
+        o.type_hints = get_strings(oj, op, "type_hints");
+        const json& sums = field(oj, op, "summaries");
+        if (!sums.is_object()) bad(at(op, "summaries"), "expected an object, got " + std::string(sums.type_name()));
+        for (auto it = sums.begin(); it != sums.end(); ++it) {
+          if (!it.value().is_string()) bad(at(op, "summaries") + "." + it.key(), "expected a string");
+          o.summaries[it.key()] = it.value().get<std::string>();
+        }
+        o.critical = get_bool(oj, op, "critical");
+        o.count = static_cast<int>(get_int(oj, op, "count"));
+        if (o.service.empty()) bad(at(op, "service"), "empty");
+        const std::string key = key2(o.service, o.signal);
+        if (t.observations.count(key)) bad(at(op, "signal"), "repeats " + o.service + "/" + o.signal);
+        t.observations.emplace(key, std::move(o));
+      });
+      each(j, path, "templates", [&](const json& tj, const std::string& tp) {
+        TemplateSeen seen_tpl{get_str(tj, tp, "template"), get_str(tj, tp, "example"), get_count(tj, tp, "count"),
+                              get_bool(tj, tp, "is_new")};
+        t.templates[get_str(tj, tp, "service")][get_u64_text(tj, tp, "template_id")] = std::move(seen_tpl);
+      });
+      for (const Tracked& other : incidents)
+        if (other.incident.id == t.incident.id) bad(at(path, "incident.id"), "repeats \"" + t.incident.id + "\"");
+      incidents.push_back(std::move(t));
+    });
+    each(state, p, "pending", [&](const json& j, const std::string& path) {
+      Anomaly a = event_from<Anomaly>(j, path, "anomaly");
+      if (a.service != service) bad(at(path, "service"), "\"" + a.service + "\" is not the service restored");
+      pending.push_back(std::move(a));
+    });
+    each(state, p, "baselines", [&](const json& j, const std::string& path) {
+      Baseline b;
+      b.mean = get_num(j, path, "mean");
+      b.count = static_cast<int>(get_int(j, path, "count"));
+      baselines[prefix + get_str(j, path, "feature")] = b;
+    });
+    each(state, p, "latest", [&](const json& j, const std::string& path) {
+      FeatureWindow w = event_from<FeatureWindow>(j, path, "feature_window");
+      if (w.service != service) bad(at(path, "service"), "\"" + w.service + "\" is not the service restored");
+      const char* source = w.source == FeatureSource::Metrics ? "metrics" : "logs";
+      latest[w.service + '\x1f' + w.pod + '\x1f' + source] = std::move(w);
+    });
+    each(state, p, "latest_templates", [&](const json& j, const std::string& path) {
+      TemplateCount tc;
+      tc.template_id = get_u64_text(j, path, "template_id");
+      tc.template_text = get_str(j, path, "template");
+      tc.example = get_str(j, path, "example");
+      tc.count = get_count(j, path, "count");
+      tc.is_new = get_bool(j, path, "is_new");
+      templates.push_back(std::move(tc));
+    });
+    each(state, p, "seen", [&](const json& j, const std::string& path) {
+      seen.push_back(Seen{get_int(j, path, "ts"), get_str(j, path, "id"), service});
+    });
+  }
+
+  // Replace what is held for `service`.
+  for (auto it = incidents_.begin(); it != incidents_.end();)
+    it = it->second.incident.service == service ? incidents_.erase(it) : std::next(it);
+  const std::string own = opt_.id_prefix + "-";
+  for (Tracked& t : incidents) {
+    // Ids this classifier mints are "<prefix>-<seq>": never mint a restored one again.
+    const std::string id = t.incident.id;
+    if (id.size() > own.size() && id.rfind(own, 0) == 0 && id.size() - own.size() <= 19 &&
+        std::all_of(id.begin() + static_cast<std::ptrdiff_t>(own.size()), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      next_seq_ = std::max<std::uint64_t>(next_seq_, std::stoull(id.substr(own.size())) + 1);
+    incidents_[id] = std::move(t);  // the same incident held under another root is superseded
+  }
+  next_seq_ = std::max(next_seq_, next_seq);
+  if (pending.empty()) pending_.erase(service);
+  else pending_[service] = std::move(pending);
+  for (auto it = baselines_.lower_bound(prefix); it != baselines_.end() && it->first.rfind(prefix, 0) == 0;)
+    it = baselines_.erase(it);
+  baselines_.insert(baselines.begin(), baselines.end());
+  for (auto it = latest_.lower_bound(prefix); it != latest_.end() && it->first.rfind(prefix, 0) == 0;) it = latest_.erase(it);
+  latest_.insert(std::make_move_iterator(latest.begin()), std::make_move_iterator(latest.end()));
+  if (templates.empty()) latest_templates_.erase(service);
+  else latest_templates_[service] = std::move(templates);
+  std::erase_if(seen_order_, [&](const Seen& e) {
+    if (e.service != service) return false;
+    seen_ids_.erase(e.id);
+    return true;
+  });
+  for (Seen& e : seen)
+    if (seen_ids_.insert(e.id).second) seen_order_.push_back(std::move(e));
+  // Forgetting goes from the front by age: keep the merged record oldest first.
+  std::stable_sort(seen_order_.begin(), seen_order_.end(), [](const Seen& a, const Seen& b) { return a.ts < b.ts; });
+  now_ = std::max(now_, now);
 }
 
 }  // namespace selfheal::classifier

@@ -13,6 +13,8 @@
 //  * Lifecycle: open -> mitigating (an action executed) -> resolved (no anomaly for `resolve_hold`
 //    and every moved signal back near its baseline) or escalated (verification: not recovered);
 //    a resolved incident reopens when its root service relapses within `reopen_window`.
+//  * State per service (save_service/restore_service): what the classifier holds that belongs to
+//    one monitored service, as JSON, so that it can move with that service's bus partition.
 //
 // Deterministic: ordered containers only, no clock but the times it is given.
 // Threading: single-threaded; owned by one service.
@@ -24,6 +26,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "classifier/call_graph.hpp"
 #include "contracts/events.hpp"
@@ -60,6 +64,19 @@ class IncidentClassifier {
   std::vector<Incident> on_action(const RemediationAction& a);
   std::vector<Incident> on_result(const ActionResult& r);
   std::vector<Incident> on_tick(TimeMs now);
+
+  // Everything held for `service`: incidents rooted there that are not resolved or may still reopen
+  // (with their bookkeeping), its pending anomalies, baselines, latest windows and log templates,
+  // and the ids of its events seen recently (so a replayed one is still a duplicate). Null when
+  // nothing is held for it.
+  nlohmann::json save_service(const std::string& service) const;
+  // Replaces what is held for `service` with `state` (from save_service, possibly in another
+  // process; null: nothing). Restored incidents keep their ids, and no id minted afterwards can
+  // equal one of them. Throws std::invalid_argument naming the field on a malformed state; nothing
+  // is changed then.
+  void restore_service(const std::string& service, const nlohmann::json& state);
+  // Snapshots of the incidents held whose root-cause service is `service`.
+  std::vector<Incident> incidents_of(const std::string& service) const;
 
   std::size_t duplicates_ignored() const { return duplicates_; }
   std::size_t active_incidents() const;
@@ -105,6 +122,11 @@ class IncidentClassifier {
     double mean = kAbsent;
     int count = 0;
   };
+  struct Seen {
+    TimeMs ts = 0;
+    std::string id;
+    std::string service;  // the event's key: its state carries the id (save_service)
+  };
 
   void add_observation(std::map<std::string, Observation>& into, const Anomaly& a) const;
   bool qualifies(const std::string& service) const;
@@ -121,13 +143,14 @@ class IncidentClassifier {
   bool callees_caught_up(const Tracked& t) const;
   bool awaiting_logs(const Tracked& t) const;
   void note(Tracked& t, TimeMs ts, std::string text);
+  bool kept(const Tracked& t) const;  // not yet forgotten by on_tick (may still reopen)
   std::vector<Incident> flush();
 
   ClassifierOptions opt_;
   std::map<std::string, Tracked> incidents_;  // by id
   std::map<std::string, std::deque<Anomaly>> pending_;  // per service, oldest first
   std::set<std::string> seen_ids_;
-  std::deque<std::pair<TimeMs, std::string>> seen_order_;
+  std::deque<Seen> seen_order_;
   std::map<std::string, Baseline> baselines_;      // service \x1f feature
   std::map<std::string, FeatureWindow> latest_;    // service \x1f pod \x1f source
   std::map<std::string, std::vector<TemplateCount>> latest_templates_;  // per service

@@ -4,6 +4,10 @@
 // Lifecycle: start() parses the call graph (a malformed entry is fatal, with the entry named) and
 // subscribes; on_tick() publishes incidents whose decision delay has passed and resolves those back
 // to normal. Threading: one executor thread.
+//
+// State: its per-service state (open incidents and what they need, see
+// IncidentClassifier::save_service) is checkpointed per event key and moves with the key's
+// partition (keep_state, runtime/keyed_state.hpp).
 #include "classifier/services.hpp"
 
 #include <map>
@@ -51,7 +55,7 @@ classifier::ClassifierOptions options_from(const Config& c) {
   return o;
 }
 
-class IncidentClassifierService final : public EventService {
+class IncidentClassifierService final : public EventService, public KeyedState {
  public:
   explicit IncidentClassifierService(const Config& c) : options_(options_from(c)) {}
 
@@ -65,12 +69,23 @@ class IncidentClassifierService final : public EventService {
     duplicates_ = &ctx.metrics.counter("selfheal_classifier_duplicates_total",
                                        "Anomalies and remediation events seen twice and ignored");
     active_ = &ctx.metrics.gauge("selfheal_incidents_active", "Incidents open, mitigating or escalated");
+    keep_state(*this);
     consume(topics::kAnomalies);
     consume(topics::kFeatures);
     consume(topics::kActions);
   }
 
   void on_tick(TimeMs now) override { publish(classifier_->on_tick(now)); }
+
+  // Every event is keyed by its monitored service, and so is the classifier's state.
+  nlohmann::json save_key(const std::string& key) const override { return classifier_->save_service(key); }
+  void restore_key(const std::string& key, const nlohmann::json& state) override {
+    classifier_->restore_service(key, state);  // throws before changing anything on a bad state
+    // The restored incidents' last published status, so a resolution is counted once, and not
+    // again for one the previous owner already counted.
+    for (const Incident& i : classifier_->incidents_of(key)) last_status_[i.id] = i.status;
+    active_->set(static_cast<double>(classifier_->active_incidents()));
+  }
 
  protected:
   void handle(const Delivery& d) override {

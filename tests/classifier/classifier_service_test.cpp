@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
+#include "runtime/keyed_state.hpp"
 
 namespace selfheal {
 namespace {
@@ -110,6 +111,43 @@ TEST(IncidentClassifierService, CustomCallGraphDecidesTheCulprit) {
   auto snaps = h.step(41000);  // errors without log lines: held until catch_up_max
   ASSERT_EQ(snaps.size(), 1u);
   EXPECT_EQ(snaps[0].service, "orders");
+}
+
+TEST(IncidentClassifierService, StateOfAKeyMovesToAnotherInstance) {
+  // What a rebalance does over Kafka: the old owner's checkpoint of a key is restored by the new
+  // owner (runtime/keyed_state.hpp), which then carries the incident on instead of opening it again.
+  Harness a;
+  a.service->start(*a.ctx);
+  a.anomaly("a1", "payments", "error_ratio", 0.97);
+  a.step(1000);
+  auto opened = a.step(40000);
+  ASSERT_EQ(opened.size(), 1u);
+  auto* saved_by = dynamic_cast<KeyedState*>(a.service.get());
+  ASSERT_NE(saved_by, nullptr) << "the classifier service keeps no per-key state";
+  const nlohmann::json state = saved_by->save_key("payments");
+  ASSERT_FALSE(state.is_null());
+  EXPECT_TRUE(saved_by->save_key("cache").is_null());
+
+  Harness b;
+  b.clock.set(a.clock.now());
+  b.service->start(*b.ctx);
+  auto* restored_by = dynamic_cast<KeyedState*>(b.service.get());
+  ASSERT_NE(restored_by, nullptr);
+  EXPECT_THROW(restored_by->restore_key("payments", nlohmann::json{{"v", 1}}), std::invalid_argument);
+  restored_by->restore_key("payments", nlohmann::json::parse(state.dump()));
+  EXPECT_EQ(restored_by->save_key("payments"), state);
+  EXPECT_EQ(b.metrics.gauge("selfheal_incidents_active", "").value(), 1.0);
+  // The anomaly redelivered after the move, then quiet past resolve_hold: the same incident
+  // resolves at the next revision; nothing opens again.
+  b.anomaly("a1", "payments", "error_ratio", 0.97);
+  auto later = b.step(200000);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].id, opened[0].id);
+  EXPECT_EQ(later[0].revision, opened[0].revision + 1);
+  EXPECT_EQ(later[0].status, IncidentStatus::Resolved);
+  EXPECT_NE(b.metrics.render().find("selfheal_incidents_resolved_total{type=\"" + std::string(to_string(later[0].type)) + "\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(b.metrics.render().find("selfheal_incidents_opened_total"), std::string::npos) << b.metrics.render();
 }
 
 }  // namespace
