@@ -49,8 +49,8 @@ void declare_core_config(ConfigSchema& s) {
         "log-processor,metrics-processor,anomaly-detector,rule-engine,incident-classifier",
         "Services that rebuild their state on assignment; not the remediator, whose handler acts on the cluster");
   s.add("bus.checkpoint_interval", ConfigType::Duration, "1m",
-        "bus.kind=kafka: how often (event time) the rebuild services that keep long-lived per-key state (detector "
-        "baselines, open incidents, mined templates) checkpoint it to the `state` topic, restored by whoever gains "
+        "bus.kind=kafka: how often (event time) services that keep long-lived per-key state (detector "
+        "baselines, open incidents, mined templates, remediation runs and cooldowns) checkpoint it to the `state` topic, restored by whoever gains "
         "the key's partition; 0 turns checkpoints off");
   s.add("admin.listen", ConfigType::String, "127.0.0.1:9464",
         "Admin HTTP endpoint of this process: /healthz, /readyz, /metrics (port 0 picks a free port)");
@@ -156,8 +156,10 @@ void App::start() {
       if (std::find(rebuilders.begin(), rebuilders.end(), std::string(s->name())) != rebuilders.end()) {
         service_ctx_.back()->rebuild.rebuild_lookback_ms = config_.duration_ms("bus.rebuild_lookback");
         service_ctx_.back()->rebuild.rebuild_max_events = config_.integer("bus.rebuild_max_events");
-        service_ctx_.back()->checkpoint_interval_ms = config_.duration_ms("bus.checkpoint_interval");
       }
+      // Checkpoints restore, they never act: every service that keeps per-key state gets them (the
+      // remediator too, which must not forget a cooldown or a verification under way on a restart).
+      service_ctx_.back()->checkpoint_interval_ms = config_.duration_ms("bus.checkpoint_interval");
     }
   }
   for (std::size_t i = 0; i < services_.size(); ++i) {

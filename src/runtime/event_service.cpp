@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <set>
 #include <thread>
 
 #include "contracts/topics.hpp"
@@ -362,39 +363,60 @@ void EventService::restore_gained(const Input& input, const std::vector<int>& pa
 void EventService::write_checkpoints() {
   const TimeMs now = ctx_->clock.now();
   if (last_checkpoint_ == 0) last_checkpoint_ = now;
-  if (now - last_checkpoint_ < ctx_->checkpoint_interval_ms) return;
-  last_checkpoint_ = now;
-  Counter& written = ctx_->metrics.counter("selfheal_state_checkpoints_total",
-                                           "Per-key state checkpoints written", {{"service", std::string(name())}});
-  for (auto& [key, cp] : checkpoints_) {
-    if (cp.inputs.empty()) continue;
-    // A key whose partition moved away (or is between owners) is another process's to write now.
-    bool held = true;
-    for (const auto& input : inputs_)
-      if (auto m = cp.inputs.find(input.sub->topic()); m != cp.inputs.end() && !input.sub->holds(m->second.partition))
-        held = false;
-    if (!held) continue;
-    nlohmann::json state;
-    try {
-      state = keyed_state_->save_key(key);
-    } catch (const std::exception& e) {
-      log::error(name(), "state of {} not checkpointed: {}", key, e.what());
-      continue;
-    }
-    if (state.is_null()) continue;
-    std::string text = state.dump();
-    const std::size_t hash = std::hash<std::string>{}(text);
-    if (hash == cp.written_hash) continue;
-    nlohmann::json inputs = nlohmann::json::object();
-    for (const auto& [topic, mark] : cp.inputs) inputs[topic] = {mark.partition, mark.offset};
-    nlohmann::json record = {{"v", kCheckpointFormat}, {"service", std::string(name())}, {"key", key},
-                             {"ts", now},          {"inputs", std::move(inputs)},     {"state", std::move(state)}};
-    if (ctx_->bus.publish_state(topics::kState, checkpoint_record_key(name(), key), record.dump(), now) ==
-        PublishStatus::Ok) {
-      cp.written_hash = hash;
-      written.inc();
-    }
+  const bool due = now - last_checkpoint_ >= ctx_->checkpoint_interval_ms || checkpoint_soon_;
+  if (!due && deferred_keys_.empty()) return;
+  std::set<std::string> keys;
+  if (due) {
+    last_checkpoint_ = now;
+    checkpoint_soon_ = false;
+    for (const auto& [key, cp] : checkpoints_) keys.insert(key);
+  } else {
+    keys.swap(deferred_keys_);
   }
+  deferred_keys_.clear();
+  for (const auto& key : keys) write_checkpoint(key, now);
+}
+
+void EventService::write_checkpoint(const std::string& key, TimeMs now) {
+  auto it = checkpoints_.find(key);
+  if (it == checkpoints_.end() || it->second.inputs.empty()) return;
+  KeyCheckpoint& cp = it->second;
+  // A key whose partition moved away (or is between owners) is another process's to write now.
+  for (const auto& input : inputs_)
+    if (auto m = cp.inputs.find(input.sub->topic()); m != cp.inputs.end() && !input.sub->holds(m->second.partition))
+      return;
+  // Its state holds deliveries not committed yet (an input whose events are held back by the
+  // time-ordered merge): the marks would say less than the state has, and the next owner would
+  // apply those deliveries twice. Written after a later poll's commit.
+  for (const auto& input : inputs_)
+    if (input.uncommitted.count(key)) {
+      deferred_keys_.insert(key);
+      return;
+    }
+  nlohmann::json state;
+  try {
+    state = keyed_state_->save_key(key);
+  } catch (const std::exception& e) {
+    log::error(name(), "state of {} not checkpointed: {}", key, e.what());
+    return;
+  }
+  if (state.is_null()) return;
+  // Unchanged state is not written again, even if its marks moved: a handler that left the state
+  // as it was would leave it so again when the next owner replays it.
+  const std::size_t hash = std::hash<std::string>{}(state.dump());
+  if (hash == cp.written_hash) return;
+  nlohmann::json inputs = nlohmann::json::object();
+  for (const auto& [topic, mark] : cp.inputs) inputs[topic] = {mark.partition, mark.offset};
+  nlohmann::json record = {{"v", kCheckpointFormat}, {"service", std::string(name())}, {"key", key},
+                           {"ts", now},          {"inputs", std::move(inputs)},     {"state", std::move(state)}};
+  if (ctx_->bus.publish_state(topics::kState, checkpoint_record_key(name(), key), record.dump(), now) !=
+      PublishStatus::Ok)
+    return;
+  cp.written_hash = hash;
+  if (!checkpoints_written_)
+    checkpoints_written_ = &ctx_->metrics.counter("selfheal_state_checkpoints_total", "Per-key state checkpoints written",
+                                                  {{"service", std::string(name())}});
+  checkpoints_written_->inc();
 }
 
 void EventService::wait_for_work(std::chrono::milliseconds timeout) {

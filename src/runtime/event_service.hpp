@@ -39,6 +39,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -68,6 +69,9 @@ class EventService : public Service {
   // Opts the service's per-key state into checkpoints that move with partitions (keyed_state.hpp).
   // Call from start(); `state` must outlive the service.
   void keep_state(KeyedState& state) { keyed_state_ = &state; }
+  // Write the checkpoints of changed keys after this poll's commit, not at the next interval: for
+  // state that must not be lost even for an interval (the remediator after it acted).
+  void checkpoint_soon() { checkpoint_soon_ = true; }
   PublishStatus emit(std::string_view topic, Event event);
   ServiceContext& ctx() { return *ctx_; }
   // Unique event id for this service: "<name>-<run>-<seq>" in one process; over Kafka
@@ -103,10 +107,14 @@ class EventService : public Service {
   void restore_gained(const Input& input, const std::vector<int>& partitions);
   bool covered_by_checkpoint(const Delivery& d) const;
   void write_checkpoints();
+  void write_checkpoint(const std::string& key, TimeMs now);
   std::map<std::string, KeyCheckpoint> checkpoints_;  // by key, the keys this process took in
   // By key and topic: deliveries up to here are in the restored state (skipped, not handled again).
   std::map<std::string, std::map<std::string, InputMark>> restored_;
   TimeMs last_checkpoint_ = 0;
+  bool checkpoint_soon_ = false;
+  std::set<std::string> deferred_keys_;  // to write after the next commit (see write_checkpoint)
+  Counter* checkpoints_written_ = nullptr;
 
   ServiceContext* ctx_ = nullptr;
   KeyedState* keyed_state_ = nullptr;  // set by keep_state()
