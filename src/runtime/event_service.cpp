@@ -370,6 +370,8 @@ void EventService::write_checkpoints() {
     last_checkpoint_ = now;
     checkpoint_soon_ = false;
     for (const auto& [key, cp] : checkpoints_) keys.insert(key);
+    for (const auto& input : inputs_)
+      for (const auto& [key, mark] : input.uncommitted) keys.insert(key);  // deferred below
   } else {
     keys.swap(deferred_keys_);
   }
@@ -378,13 +380,6 @@ void EventService::write_checkpoints() {
 }
 
 void EventService::write_checkpoint(const std::string& key, TimeMs now) {
-  auto it = checkpoints_.find(key);
-  if (it == checkpoints_.end() || it->second.inputs.empty()) return;
-  KeyCheckpoint& cp = it->second;
-  // A key whose partition moved away (or is between owners) is another process's to write now.
-  for (const auto& input : inputs_)
-    if (auto m = cp.inputs.find(input.sub->topic()); m != cp.inputs.end() && !input.sub->holds(m->second.partition))
-      return;
   // Its state holds deliveries not committed yet (an input whose events are held back by the
   // time-ordered merge): the marks would say less than the state has, and the next owner would
   // apply those deliveries twice. Written after a later poll's commit.
@@ -393,6 +388,13 @@ void EventService::write_checkpoint(const std::string& key, TimeMs now) {
       deferred_keys_.insert(key);
       return;
     }
+  auto it = checkpoints_.find(key);
+  if (it == checkpoints_.end() || it->second.inputs.empty()) return;
+  KeyCheckpoint& cp = it->second;
+  // A key whose partition moved away (or is between owners) is another process's to write now.
+  for (const auto& input : inputs_)
+    if (auto m = cp.inputs.find(input.sub->topic()); m != cp.inputs.end() && !input.sub->holds(m->second.partition))
+      return;
   nlohmann::json state;
   try {
     state = keyed_state_->save_key(key);

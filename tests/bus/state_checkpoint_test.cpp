@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "bus/kafka_bus.hpp"
 #include "contracts/topics.hpp"
@@ -270,6 +272,160 @@ TEST(StateCheckpoint, AnUnreadableCheckpointLosesOnlyItsOwnKey) {
   std::string examples;
   auto [wrong, twice] = wrong_and_twice(observer, 30, 32, examples);
   EXPECT_EQ(wrong, 2 * 2) << "only svc3's and svc5's totals miss history: " << examples;
+}
+
+// The rules inside EventService, over scripted subscriptions: which keys are written when, and
+// which are restored when.
+class ScriptedBus final : public Bus {
+ public:
+  class Sub final : public Subscription {
+   public:
+    Sub(ScriptedBus& bus, std::string topic) : bus_(bus), topic_(std::move(topic)) {}
+    std::size_t poll(std::vector<Delivery>& out, std::size_t max) override {
+      auto& q = bus_.queues[topic_];
+      std::size_t n = 0;
+      while (n < max && !q.empty()) {
+        out.push_back(q.front());
+        q.pop_front();
+        ++n;
+      }
+      return n;
+    }
+    void wait(std::chrono::milliseconds) override {}
+    void commit() override { ++bus_.commits[topic_]; }
+    std::vector<int> take_gained_partitions() override { return std::exchange(bus_.gained[topic_], {}); }
+    bool holds(int partition) const override { return !bus_.lost[topic_].count(partition); }
+    const std::string& topic() const override { return topic_; }
+    const std::string& group() const override { return topic_; }
+
+   private:
+    ScriptedBus& bus_;
+    std::string topic_;
+  };
+  PublishStatus publish(std::string_view, Event) override { return PublishStatus::Ok; }
+  std::unique_ptr<Subscription> subscribe(std::string_view topic, std::string_view) override {
+    return std::make_unique<Sub>(*this, std::string(topic));
+  }
+  PublishStatus publish_state(std::string_view, const std::string& key, const std::string& value,
+                              std::int64_t) override {
+    state.push_back(StateRecord{key, value});
+    return PublishStatus::Ok;
+  }
+  std::vector<StateRecord> read_state(std::string_view, std::chrono::milliseconds) override { return state; }
+  void flush(std::chrono::milliseconds) override {}
+  void close() override {}
+  void deliver(const std::string& topic, const std::string& service, int partition, std::int64_t offset, TimeMs ts) {
+    Delivery d;
+    d.topic = topic;
+    d.partition = partition;
+    d.offset = offset;
+    d.event = RawLog{topic + "-" + service + "-" + std::to_string(offset), ts, service, service + "-0", "x"};
+    queues[topic].push_back(std::move(d));
+  }
+  // The newest record written for `key`, parsed; null if none.
+  nlohmann::json newest(const std::string& key) const {
+    nlohmann::json j;
+    for (const auto& r : state)
+      if (r.key == key) j = nlohmann::json::parse(r.value);
+    return j;
+  }
+  std::map<std::string, std::deque<Delivery>> queues;
+  std::map<std::string, std::vector<int>> gained;
+  std::map<std::string, std::set<int>> lost;
+  std::map<std::string, int> commits;
+  std::vector<StateRecord> state;
+};
+
+// A running total per key over two inputs, "a" and "b", at most two events per input per poll.
+class TwoInputTotal final : public EventService, public KeyedState {
+ public:
+  std::string_view name() const override { return "total"; }
+  void start(ServiceContext& ctx) override {
+    bind(ctx);
+    keep_state(*this);
+    consume("a");
+    consume("b");
+    max_batch_ = 2;
+  }
+  nlohmann::json save_key(const std::string& k) const override {
+    auto it = totals.find(k);
+    return it == totals.end() ? nlohmann::json() : nlohmann::json{{"total", it->second}};
+  }
+  void restore_key(const std::string& k, const nlohmann::json& state) override { totals[k] = state.at("total").get<int>(); }
+  std::map<std::string, int> totals;
+
+ protected:
+  void handle(const Delivery& d) override { ++totals[std::get<RawLog>(d.event).service]; }
+};
+
+struct ScriptedProcess {
+  ScriptedProcess() : ctx{bus, clock, config, metrics, nullptr, nullptr, "r1"} {
+    ctx.checkpoint_interval_ms = kInterval;
+    service.start(ctx);
+  }
+  ConfigSchema schema;
+  Config config = Config::load(schema, "", {});
+  MetricsRegistry metrics;
+  SimClock clock{kBase};
+  ScriptedBus bus;
+  ServiceContext ctx;
+  TwoInputTotal service;
+};
+
+// A key whose state holds a delivery that is not committed yet (held back with the rest of its
+// input by the time-ordered merge) is not written with the older marks: it is written after the
+// commit that covers it, with that delivery's offset.
+TEST(StateCheckpoint, AKeyWithUncommittedDeliveriesIsWrittenAfterTheCommit) {
+  ScriptedProcess p;
+  p.service.poll();  // the interval starts
+  p.bus.deliver("a", "x", 0, 0, kBase + 1);
+  p.bus.deliver("a", "x", 0, 1, kBase + 2);
+  p.bus.deliver("a", "x", 0, 2, kBase + 3);
+  p.bus.deliver("b", "k", 1, 7, kBase + 1);
+  p.bus.deliver("b", "k", 1, 8, kBase + 20);
+  p.clock.set(kBase + kInterval);
+  p.service.poll();  // handles x@1, k@1, x@2; k@20 is held back, so b is not committed
+  EXPECT_EQ(p.service.totals["k"], 1);
+  EXPECT_EQ(p.bus.newest("total/x")["inputs"]["a"], nlohmann::json({0, 1}));
+  EXPECT_TRUE(p.bus.newest("total/k").is_null()) << "k was written with a mark short of its state";
+  p.service.poll();  // the rest: both inputs committed
+  EXPECT_EQ(p.service.totals["k"], 2);
+  EXPECT_EQ(p.bus.newest("total/k")["inputs"]["b"], nlohmann::json({1, 8}));
+  EXPECT_EQ(p.bus.newest("total/k")["state"]["total"], 2);
+}
+
+// A key whose partition this process no longer holds is not written (its next owner writes it);
+// a gained partition restores the keys it carries, except a key whose state is live here through
+// the other input; deliveries the restored checkpoint covers are skipped.
+TEST(StateCheckpoint, RestoresOnlyKeysNotLiveHereAndWritesOnlyHeldKeys) {
+  ScriptedProcess p;
+  p.service.poll();
+  p.bus.deliver("b", "live", 2, 0, kBase + 1);
+  p.bus.deliver("b", "gone", 3, 0, kBase + 1);
+  p.service.poll();
+  p.bus.lost["b"] = {3};
+  p.clock.set(kBase + kInterval);
+  p.service.poll();
+  EXPECT_FALSE(p.bus.newest("total/live").is_null());
+  EXPECT_TRUE(p.bus.newest("total/gone").is_null()) << "wrote a key whose partition is another's";
+
+  // Another process's checkpoints of "live" and "moved", both on partition 2 of "a".
+  auto record = [](const std::string& key, int total) {
+    return StateRecord{"total/" + key, nlohmann::json{{"v", 1},
+                                                      {"inputs", {{"a", {2, 10}}, {"b", {2, 0}}}},
+                                                      {"state", {{"total", total}}}}
+                                           .dump()};
+  };
+  p.bus.state.push_back(record("live", 50));
+  p.bus.state.push_back(record("moved", 70));
+  p.bus.gained["a"] = {2};
+  p.bus.deliver("a", "moved", 2, 10, kBase + kInterval + 1);  // covered by the checkpoint: skipped
+  p.bus.deliver("a", "moved", 2, 11, kBase + kInterval + 2);
+  p.service.poll();
+  EXPECT_EQ(p.service.totals["live"], 1) << "restored over state that was live through input b";
+  EXPECT_EQ(p.service.totals["moved"], 71);
+  EXPECT_NE(p.metrics.render().find("selfheal_events_in_checkpoint_total{service=\"total\",topic=\"a\"} 1"),
+            std::string::npos);
 }
 
 }  // namespace
