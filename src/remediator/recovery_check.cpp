@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "contracts/feature_names.hpp"
 
@@ -52,6 +53,39 @@ void RecoveryCheck::observe(const FeatureWindow& w, bool learn) {
     if (b.samples > 0) b.deviation += (b.samples < 20 ? 1.0 / b.samples : kAlpha) * (dev - b.deviation);
     ++b.samples;
   }
+}
+
+nlohmann::json RecoveryCheck::encode(const std::string& service) const {
+  auto s = baselines_.find(service);
+  if (s == baselines_.end() || s->second.empty()) return nullptr;
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [feature, b] : s->second) out[feature] = {b.mean, b.deviation, b.samples};
+  return out;
+}
+
+RecoveryCheck::Bands RecoveryCheck::decode(const nlohmann::json& j, const std::string& field) {
+  Bands out;
+  if (j.is_null()) return out;
+  if (!j.is_object()) throw std::invalid_argument(field + ": expected an object or null");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const auto& v = it.value();
+    const std::string where = field + "." + it.key();
+    bool known = false;
+    for (const auto& l : kLearned) known = known || l.feature == it.key();
+    if (!known) throw std::invalid_argument(where + ": not a feature whose band is learned");
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number_integer())
+      throw std::invalid_argument(where + ": expected [mean, deviation, samples]");
+    Band b{v[0].get<double>(), v[1].get<double>(), v[2].get<int>()};
+    if (!std::isfinite(b.mean) || !std::isfinite(b.deviation) || b.deviation < 0 || b.samples < 1)
+      throw std::invalid_argument(where + ": expected a finite mean, a deviation >= 0 and samples >= 1");
+    out[it.key()] = b;
+  }
+  return out;
+}
+
+void RecoveryCheck::replace(const std::string& service, Bands bands) {
+  if (bands.empty()) baselines_.erase(service);
+  else baselines_[service] = std::move(bands);
 }
 
 const RecoveryCheck::Band* RecoveryCheck::baseline(const std::string& service, std::string_view feature) const {

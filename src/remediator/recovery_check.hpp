@@ -9,6 +9,8 @@
 #include <map>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "contracts/events.hpp"
 
 namespace selfheal::remediation {
@@ -21,13 +23,21 @@ class RecoveryCheck {
   // Empty when `w` looks healthy for an incident of `type`; else what is still wrong.
   std::string problems(const FeatureWindow& w, IncidentType type) const;
 
- private:
+  // Checkpoints (remediator save_key/restore_key): one service's learned bands as
+  // {"<feature>": [mean, deviation, samples]}, null when none was learned. decode() validates
+  // (std::invalid_argument naming `field`.<feature>); replace() then swaps them in.
   struct Band {
     double mean = 0;
     double deviation = 0;  // mean absolute deviation from `mean`
     int samples = 0;
   };
-  std::map<std::string, std::map<std::string, Band>> baselines_;  // service -> feature -> band
+  using Bands = std::map<std::string, Band>;  // feature -> band
+  nlohmann::json encode(const std::string& service) const;
+  static Bands decode(const nlohmann::json& j, const std::string& field);
+  void replace(const std::string& service, Bands bands);
+
+ private:
+  std::map<std::string, Bands> baselines_;  // service -> feature -> band
   const Band* baseline(const std::string& service, std::string_view feature) const;
 };
 

@@ -107,6 +107,35 @@ TEST(RateLimit, PerServiceAndOverallInASlidingHour) {
   EXPECT_TRUE(g.check(action("search", ActionKind::RolloutRestart, "inc-6#1"), 60 * kMin + 1).allowed);
 }
 
+// Checkpoints move one service's entries: "orders" is not "orders-v2", and the overall window is
+// rebuilt from the per-workload ones (the restored service's and those already held).
+TEST(RateLimit, ReplacingOneServicesEntriesRebuildsTheOverallWindow) {
+  RateLimit g(5, 3);
+  auto payments = action("payments", ActionKind::RolloutRestart, "inc-5#1");
+  g.record(payments, 0);
+  g.record(action("orders-v2", ActionKind::RolloutRestart, "inc-6#1"), 0);
+  EXPECT_TRUE(g.entries_of("orders").empty());
+  g.replace_entries_of("orders", {{"shop/orders", {1 * kMin}}, {"staging/orders", {2 * kMin}}});
+  EXPECT_EQ(g.entries_of("orders").size(), 2u);
+  Verdict v = g.check(action("search", ActionKind::RolloutRestart, "inc-7#1"), 3 * kMin);
+  EXPECT_FALSE(v.allowed);
+  EXPECT_NE(v.reason.find("4 actions overall"), std::string::npos) << v.reason;
+  g.replace_entries_of("orders", {});  // the service's partition moved away
+  EXPECT_TRUE(g.check(action("search", ActionKind::RolloutRestart, "inc-7#1"), 3 * kMin).allowed);
+  EXPECT_EQ(g.entries_of("orders-v2").size(), 1u);
+}
+
+TEST(Cooldown, ReplacingOneServicesEntriesLeavesTheOthers) {
+  Cooldown g(5 * kMin);
+  g.record(action("orders-v2", ActionKind::RolloutRestart, "inc-1#1"), 0);
+  g.replace_entries_of("orders", {{"shop/orders", Cooldown::Last{0, "inc-2#1", "inc-2"}}});
+  EXPECT_FALSE(g.check(action("orders", ActionKind::RolloutRestart, "inc-3#1"), kMin).allowed);
+  EXPECT_FALSE(g.check(action("orders-v2", ActionKind::RolloutRestart, "inc-3#1"), kMin).allowed);
+  g.replace_entries_of("orders", {});
+  EXPECT_TRUE(g.check(action("orders", ActionKind::RolloutRestart, "inc-3#1"), kMin).allowed);
+  EXPECT_EQ(g.entries_of("orders-v2").size(), 1u);
+}
+
 TEST(MaxReplicas, CapsOvershootAndRefusesAtTheMaximum) {
   MaxReplicas g(10);
   auto a = action("orders", ActionKind::ScaleDeployment);

@@ -66,6 +66,31 @@ class ApprovalGate {
   }
   std::size_t size() const { return held_.size(); }
 
+  // Checkpoints (remediator save_key/restore_key): what is held for one service (the action's
+  // service), dropping it, and putting a held action back as it was (deadline included).
+  std::vector<Held> of_service(const std::string& service) const {
+    std::vector<Held> out;
+    for (const auto& [id, h] : held_)
+      if (h.action.service == service) out.push_back(h);
+    return out;
+  }
+  std::vector<std::string> drop_service(const std::string& service) {
+    std::vector<std::string> dropped;
+    for (auto it = held_.begin(); it != held_.end();) {
+      if (it->second.action.service == service) {
+        dropped.push_back(it->first);
+        it = held_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return dropped;
+  }
+  void put_back(Held h) {
+    std::string id = h.action.id;
+    held_[id] = std::move(h);
+  }
+
  private:
   bool required_;
   std::int64_t timeout_ms_;

@@ -18,6 +18,18 @@ Verdict Cooldown::check(const ProposedAction& a, TimeMs now) {
   return v;
 }
 
+std::map<std::string, Cooldown::Last> Cooldown::entries_of(const std::string& service) const {
+  std::map<std::string, Last> out;
+  for (const auto& [workload, last] : last_)
+    if (workload_service(workload) == service) out.emplace(workload, last);
+  return out;
+}
+
+void Cooldown::replace_entries_of(const std::string& service, std::map<std::string, Last> entries) {
+  std::erase_if(last_, [&](const auto& e) { return workload_service(e.first) == service; });
+  last_.merge(entries);
+}
+
 void Cooldown::record(const ProposedAction& a, TimeMs now) {
   last_[workload_key(a)] = Last{now, a.run_key, a.incident_id};
 }

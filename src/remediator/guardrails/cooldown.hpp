@@ -19,12 +19,18 @@ class Cooldown final : public Guardrail {
   Verdict check(const ProposedAction& a, TimeMs now) override;
   void record(const ProposedAction& a, TimeMs now) override;
 
- private:
+  // The last action on a workload: what the cooldown holds, per workload.
   struct Last {
     TimeMs at = 0;
     std::string run_key;
     std::string incident_id;
   };
+  // Checkpoints (remediator save_key/restore_key): the entries of every workload "<ns>/<service>"
+  // of one service, and replacing them.
+  std::map<std::string, Last> entries_of(const std::string& service) const;
+  void replace_entries_of(const std::string& service, std::map<std::string, Last> entries);
+
+ private:
   std::int64_t cooldown_ms_;
   std::map<std::string, Last> last_;  // workload -> last action on it
 };

@@ -62,5 +62,10 @@ class Guardrail {
 // Target of cooldowns and disruption: the workload. Pods are replaced under new names, so a
 // per-pod key would never see the same target twice.
 inline std::string workload_key(const ProposedAction& a) { return a.namespace_name + "/" + a.service; }
+// The service of a workload key ("shop/orders" -> "orders"): checkpoints are kept per service.
+inline std::string_view workload_service(std::string_view workload) {
+  auto slash = workload.find('/');
+  return slash == std::string_view::npos ? workload : workload.substr(slash + 1);
+}
 
 }  // namespace selfheal::remediation

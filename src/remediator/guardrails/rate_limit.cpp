@@ -1,5 +1,7 @@
 #include "remediator/guardrails/rate_limit.hpp"
 
+#include <algorithm>
+
 #include "core/clock.hpp"
 
 namespace selfheal::remediation {
@@ -20,6 +22,24 @@ Verdict RateLimit::check(const ProposedAction& a, TimeMs now) {
     return Verdict::refuse(std::to_string(all_.size()) + " actions overall in the last " + format_duration(window_ms_) +
                            " (limit " + std::to_string(overall_) + "; remediator.max_actions_per_hour)");
   return Verdict::allow();
+}
+
+std::map<std::string, std::deque<TimeMs>> RateLimit::entries_of(const std::string& service) const {
+  std::map<std::string, std::deque<TimeMs>> out;
+  for (const auto& [workload, times] : by_service_)
+    if (!times.empty() && workload_service(workload) == service) out.emplace(workload, times);
+  return out;
+}
+
+void RateLimit::replace_entries_of(const std::string& service, std::map<std::string, std::deque<TimeMs>> entries) {
+  std::erase_if(by_service_, [&](const auto& e) { return workload_service(e.first) == service; });
+  for (auto& [workload, times] : entries)
+    if (!times.empty()) by_service_[workload] = std::move(times);
+  // Every action counted overall was counted for its workload too, and both windows expire alike:
+  // the overall window is the union of the per-workload ones (expired entries drop at the next check).
+  all_.clear();
+  for (const auto& [workload, times] : by_service_) all_.insert(all_.end(), times.begin(), times.end());
+  std::sort(all_.begin(), all_.end());
 }
 
 void RateLimit::record(const ProposedAction& a, TimeMs now) {

@@ -18,6 +18,12 @@ class RateLimit final : public Guardrail {
   Verdict check(const ProposedAction& a, TimeMs now) override;
   void record(const ProposedAction& a, TimeMs now) override;
 
+  // Checkpoints (remediator save_key/restore_key): the times of the counted actions on every
+  // workload "<ns>/<service>" of one service, and replacing them. The overall window is not saved:
+  // every action in it is also in its workload's window, so it is rebuilt as their union.
+  std::map<std::string, std::deque<TimeMs>> entries_of(const std::string& service) const;
+  void replace_entries_of(const std::string& service, std::map<std::string, std::deque<TimeMs>> entries);
+
  private:
   void expire(std::deque<TimeMs>& q, TimeMs now) const;
 
