@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
+#include <optional>
+#include <stdexcept>
 
+#include "contracts/events_json.hpp"
 #include "contracts/feature_names.hpp"
 #include "contracts/topics.hpp"
 #include "core/clock.hpp"
@@ -141,8 +145,13 @@ Remediator::Remediator(RemediatorOptions options, PlaybookSet playbooks, std::un
   kill_switch_ = ks.get();
   chain_.add(std::move(ks));
   chain_.add(std::make_unique<NamespaceAllowlist>(options_.namespaces));
-  chain_.add(std::make_unique<Cooldown>(options_.cooldown_ms));
-  chain_.add(std::make_unique<RateLimit>(options_.max_actions_per_hour_per_service, options_.max_actions_per_hour));
+  auto cooldown = std::make_unique<Cooldown>(options_.cooldown_ms);
+  cooldown_ = cooldown.get();
+  chain_.add(std::move(cooldown));
+  auto rate_limit =
+      std::make_unique<RateLimit>(options_.max_actions_per_hour_per_service, options_.max_actions_per_hour);
+  rate_limit_ = rate_limit.get();
+  chain_.add(std::move(rate_limit));
   chain_.add(std::make_unique<MaxReplicas>(options_.max_replicas));
   chain_.add(std::make_unique<DisruptionBudget>(options_.max_disruption_percent));
 }
@@ -154,6 +163,7 @@ void Remediator::start(ServiceContext& ctx) {
   consume(topics::kIncidents);
   consume(topics::kActions);
   consume(topics::kFeatures);
+  keep_state(*this);
   duplicate_snapshots_ = &ctx.metrics.counter("selfheal_remediator_duplicate_snapshots_total",
                                               "Incident snapshots ignored because their revision was already seen");
   kubernetes_seconds_ = &ctx.metrics.histogram("selfheal_remediator_kubernetes_request_seconds",
@@ -204,6 +214,7 @@ void Remediator::on_incident(const Incident& inc) {
   IncidentStatus before = track.status;
   track.revision = inc.revision;
   track.status = inc.status;
+  track.service = inc.service;
 
   auto run_it = runs_.find(inc.id);
   Run* run = run_it == runs_.end() ? nullptr : &run_it->second;
@@ -279,6 +290,8 @@ void Remediator::on_action(const RemediationAction& a) {
     if (run && run->phase == Phase::Ready) drive(*run, now);
     return;
   }
+  // The echo of a pending action this remediator published: nothing to do, but no longer in flight.
+  if (a.status == ActionStatus::Pending && unechoed_pending_.erase(a.id)) return;
   // A pending action this remediator did not publish is a manual request (api POST /actions): it
   // passes the same guardrails; the operator asking for it counts as the approval.
   if (a.status == ActionStatus::Pending && !issued_ids_.count(a.id)) {
@@ -731,6 +744,8 @@ bool Remediator::service_under_incident(const std::string& service) const {
 
 void Remediator::publish(RemediationAction action) {
   issued_ids_.insert(action.id);
+  if (action.status == ActionStatus::Pending) unechoed_pending_[action.id] = action.service;
+  checkpoint_soon();  // a decision was made: its state must not be lost even for an interval
   ctx().metrics
       .counter("selfheal_remediator_decisions_total", "Remediation decisions published, by status",
                {{"status", std::string(to_string(action.status))}})
@@ -771,11 +786,302 @@ void Remediator::publish_result(const RemediationAction& action, ActionStatus st
   r.service = action.service;
   r.status = status;
   r.detail = std::move(detail);
+  checkpoint_soon();  // verified or given up: the run's end must not be lost either
   ctx().metrics
       .counter("selfheal_remediator_results_total", "Action results published, by status",
                {{"status", std::string(to_string(status))}})
       .inc();
   emit(topics::kActions, std::move(r));
+}
+
+
+// ---------------------------------------------------------------------------------------------------
+// Checkpoints (KeyedState): what is kept per service, see remediator.hpp
+// ---------------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kStateFormat = 1;
+
+[[noreturn]] void bad_field(const std::string& field, const std::string& why) {
+  throw std::invalid_argument(field + ": " + why);
+}
+std::string join(const std::string& path, const std::string& name) { return path.empty() ? name : path + "." + name; }
+const nlohmann::json& member(const nlohmann::json& obj, const std::string& name, const std::string& path) {
+  auto it = obj.find(name);
+  if (it == obj.end()) bad_field(join(path, name), "missing");
+  return *it;
+}
+std::string string_at(const nlohmann::json& obj, const std::string& name, const std::string& path) {
+  const auto& v = member(obj, name, path);
+  if (!v.is_string()) bad_field(join(path, name), "expected a string");
+  return v.get<std::string>();
+}
+std::int64_t int_at(const nlohmann::json& obj, const std::string& name, const std::string& path, std::int64_t min = 0) {
+  const auto& v = member(obj, name, path);
+  if (!v.is_number_integer()) bad_field(join(path, name), "expected an integer");
+  auto n = v.get<std::int64_t>();
+  if (n < min) bad_field(join(path, name), "expected an integer >= " + std::to_string(min));
+  return n;
+}
+bool bool_at(const nlohmann::json& obj, const std::string& name, const std::string& path) {
+  const auto& v = member(obj, name, path);
+  if (!v.is_boolean()) bad_field(join(path, name), "expected true or false");
+  return v.get<bool>();
+}
+const nlohmann::json& object_at(const nlohmann::json& obj, const std::string& name, const std::string& path) {
+  const auto& v = member(obj, name, path);
+  if (!v.is_object()) bad_field(join(path, name), "expected an object");
+  return v;
+}
+
+// Events inside the state keep their own versioned encoding (events_json.hpp).
+nlohmann::json encode_json(const Event& e) { return nlohmann::json::parse(encode_event(e)); }
+template <typename T>
+T decode_json(const nlohmann::json& j, const std::string& field) {
+  DecodeResult r = decode_event(j.dump());
+  if (!r.ok) bad_field(field, r.error);
+  if (!std::holds_alternative<T>(r.event)) bad_field(field, "expected another type of event");
+  return std::get<T>(std::move(r.event));
+}
+
+}  // namespace
+
+const Playbook* Remediator::playbook_named(const std::string& name, IncidentType type) const {
+  for (const auto& pb : playbooks_.all())
+    if (pb.name == name) return &pb;
+  const Playbook& fallback = playbooks_.for_type(type);
+  return fallback.name == name ? &fallback : nullptr;
+}
+
+namespace {
+constexpr std::string_view kPhaseNames[] = {"ready", "awaiting_approval", "verifying", "deferred", "done"};
+}  // namespace
+
+nlohmann::json Remediator::save_key(const std::string& service) const {
+  nlohmann::json incidents = nlohmann::json::object();
+  for (const auto& [id, t] : incidents_)
+    if (t.service == service)
+      incidents[id] = {{"revision", t.revision}, {"status", std::string(to_string(t.status))}, {"episode", t.episode}};
+
+  nlohmann::json runs = nlohmann::json::object();
+  for (const auto& [id, run] : runs_) {
+    if (run.incident.service != service) continue;
+    // A finished run of a resolved or escalated incident is read by nothing again (its next
+    // snapshot is a relapse, which starts a new run): not worth carrying.
+    if (run.phase == Phase::Done &&
+        (run.incident.status == IncidentStatus::Resolved || run.incident.status == IncidentStatus::Escalated))
+      continue;
+    runs[id] = {{"key", run.key},
+                {"incident", encode_json(run.incident)},
+                {"playbook", run.playbook->name},
+                {"next_step", run.next_step},
+                {"phase", std::string(kPhaseNames[static_cast<int>(run.phase)])},
+                {"action_id", run.action_id},
+                {"last_action_id", run.last_action_id},
+                {"verified", run.verified},
+                {"verify_since", run.verify_since},
+                {"verify_deadline", run.verify_deadline},
+                {"healthy_streak", run.healthy_streak},
+                {"still_wrong", run.still_wrong},
+                {"carry", run.carry},
+                {"step_in_flight", run.step_in_flight},
+                {"retry_at", run.retry_at},
+                {"deferred_id", run.deferred_id}};
+  }
+
+  nlohmann::json approvals = nlohmann::json::array();
+  for (const auto& held : approvals_.of_service(service))
+    approvals.push_back({{"action", encode_json(held.action)},
+                         {"run_key", held.run_key},
+                         {"deadline", held.deadline},
+                         {"step", held_steps_.count(held.action.id) > 0}});
+
+  nlohmann::json own_pending = nlohmann::json::array();
+  for (const auto& [id, svc] : unechoed_pending_)
+    if (svc == service) own_pending.push_back(id);
+
+  nlohmann::json cooldown = nlohmann::json::object();
+  for (const auto& [workload, last] : cooldown_->entries_of(service))
+    cooldown[workload] = {{"at", last.at}, {"run_key", last.run_key}, {"incident_id", last.incident_id}};
+
+  nlohmann::json rate_limit = nlohmann::json::object();
+  for (const auto& [workload, times] : rate_limit_->entries_of(service))
+    rate_limit[workload] = nlohmann::json(std::vector<TimeMs>(times.begin(), times.end()));
+
+  nlohmann::json band = recovery_.encode(service);
+  auto w = latest_windows_.find(service);
+  nlohmann::json window = w == latest_windows_.end() ? nlohmann::json() : encode_json(w->second);
+
+  if (incidents.empty() && runs.empty() && approvals.empty() && own_pending.empty() && cooldown.empty() &&
+      rate_limit.empty() && band.is_null() && window.is_null())
+    return nullptr;
+  return {{"format", kStateFormat},    {"incidents", std::move(incidents)}, {"runs", std::move(runs)},
+          {"approvals", std::move(approvals)}, {"own_pending", std::move(own_pending)},
+          {"cooldown", std::move(cooldown)},   {"rate_limit", std::move(rate_limit)},
+          {"band", std::move(band)},           {"window", std::move(window)}};
+}
+
+void Remediator::restore_key(const std::string& service, const nlohmann::json& state) {
+  if (service.empty()) throw std::invalid_argument("key: empty service name");
+  // Everything is decoded and validated into these first; only then is anything replaced.
+  std::map<std::string, IncidentTrack> tracks;
+  std::map<std::string, Run> runs;
+  std::vector<std::pair<ApprovalGate::Held, const PlaybookStep*>> held;
+  std::set<std::string> own_pending;
+  std::map<std::string, Cooldown::Last> cooldown;
+  std::map<std::string, std::deque<TimeMs>> rate_limit;
+  RecoveryCheck::Bands band;
+  std::optional<FeatureWindow> window;
+
+  if (!state.is_null()) {  // null: save_key had nothing for the service
+    if (!state.is_object()) bad_field("state", "expected an object or null");
+    if (int_at(state, "format", "") != kStateFormat) bad_field("format", "expected " + std::to_string(kStateFormat));
+
+    const auto& incidents = object_at(state, "incidents", "");
+    for (auto it = incidents.begin(); it != incidents.end(); ++it) {
+      const std::string path = "incidents." + it.key();
+      if (!it.value().is_object()) bad_field(path, "expected an object");
+      IncidentTrack t;
+      t.revision = static_cast<std::uint32_t>(int_at(it.value(), "revision", path));
+      if (!parse_enum(string_at(it.value(), "status", path), t.status))
+        bad_field(path + ".status", "not an incident status");
+      t.episode = static_cast<int>(int_at(it.value(), "episode", path));
+      t.service = service;
+      tracks.emplace(it.key(), t);
+    }
+
+    const auto& run_objects = object_at(state, "runs", "");
+    for (auto it = run_objects.begin(); it != run_objects.end(); ++it) {
+      const std::string& id = it.key();
+      const std::string path = "runs." + id;
+      const auto& j = it.value();
+      if (!j.is_object()) bad_field(path, "expected an object");
+      Run run;
+      run.incident = decode_json<Incident>(member(j, "incident", path), path + ".incident");
+      if (run.incident.id != id) bad_field(path + ".incident.id", "'" + run.incident.id + "' is not the run's incident");
+      if (run.incident.service != service)
+        bad_field(path + ".incident.service", "'" + run.incident.service + "' is not " + service);
+      auto track = tracks.find(id);
+      if (track == tracks.end()) bad_field(path, "no entry for the incident in incidents");
+      run.key = string_at(j, "key", path);
+      if (run.key != id + "#" + std::to_string(track->second.episode))
+        bad_field(path + ".key", "'" + run.key + "' is not <incident>#<its episode>");
+      const std::string pb = string_at(j, "playbook", path);
+      run.playbook = playbook_named(pb, run.incident.type);
+      if (!run.playbook) bad_field(path + ".playbook", "no playbook named '" + pb + "' here");
+      run.next_step = static_cast<std::size_t>(int_at(j, "next_step", path));
+      if (run.next_step > run.playbook->steps.size())
+        bad_field(path + ".next_step", "past the " + std::to_string(run.playbook->steps.size()) + " steps of " + pb);
+      const std::string phase = string_at(j, "phase", path);
+      auto p = std::find(std::begin(kPhaseNames), std::end(kPhaseNames), phase);
+      if (p == std::end(kPhaseNames)) bad_field(path + ".phase", "'" + phase + "' is not a run phase");
+      run.phase = static_cast<Phase>(p - std::begin(kPhaseNames));
+      run.action_id = string_at(j, "action_id", path);
+      run.last_action_id = string_at(j, "last_action_id", path);
+      run.verified = bool_at(j, "verified", path);
+      run.verify_since = int_at(j, "verify_since", path);
+      run.verify_deadline = int_at(j, "verify_deadline", path);
+      run.healthy_streak = static_cast<int>(int_at(j, "healthy_streak", path));
+      run.still_wrong = string_at(j, "still_wrong", path);
+      run.carry = string_at(j, "carry", path);
+      run.step_in_flight = string_at(j, "step_in_flight", path);
+      run.retry_at = int_at(j, "retry_at", path);
+      run.deferred_id = string_at(j, "deferred_id", path);
+      // Timer-made ids derive from these: a run waiting on a timer without them cannot go on.
+      if ((run.phase == Phase::Verifying || run.phase == Phase::AwaitingApproval) && run.action_id.empty())
+        bad_field(path + ".action_id", "empty while the run is " + phase);
+      if (run.phase == Phase::Deferred && run.deferred_id.empty())
+        bad_field(path + ".deferred_id", "empty while the run is deferred");
+      runs.emplace(id, std::move(run));
+    }
+
+    const auto& approvals = member(state, "approvals", "");
+    if (!approvals.is_array()) bad_field("approvals", "expected an array");
+    for (std::size_t i = 0; i < approvals.size(); ++i) {
+      const std::string path = "approvals[" + std::to_string(i) + "]";
+      const auto& j = approvals[i];
+      if (!j.is_object()) bad_field(path, "expected an object");
+      ApprovalGate::Held h;
+      h.action = decode_json<RemediationAction>(member(j, "action", path), path + ".action");
+      if (h.action.service != service)
+        bad_field(path + ".action.service", "'" + h.action.service + "' is not " + service);
+      if (h.action.status != ActionStatus::Pending) bad_field(path + ".action.status", "a held action is pending");
+      h.run_key = string_at(j, "run_key", path);
+      h.deadline = int_at(j, "deadline", path);
+      const PlaybookStep* step = nullptr;
+      if (bool_at(j, "step", path)) {
+        const Playbook* pb = playbook_named(h.action.playbook, IncidentType::Unknown);
+        if (!pb) bad_field(path + ".action.playbook", "no playbook named '" + h.action.playbook + "' here");
+        if (h.action.step < 0 || static_cast<std::size_t>(h.action.step) >= pb->steps.size() ||
+            pb->steps[static_cast<std::size_t>(h.action.step)].action != h.action.kind)
+          bad_field(path + ".action.step", "not a " + std::string(to_string(h.action.kind)) + " step of " + pb->name);
+        step = &pb->steps[static_cast<std::size_t>(h.action.step)];
+      }
+      held.emplace_back(std::move(h), step);
+    }
+
+    const auto& pending = member(state, "own_pending", "");
+    if (!pending.is_array()) bad_field("own_pending", "expected an array");
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      if (!pending[i].is_string() || pending[i].get<std::string>().empty())
+        bad_field("own_pending[" + std::to_string(i) + "]", "expected an action id");
+      own_pending.insert(pending[i].get<std::string>());
+    }
+
+    const auto& cooldowns = object_at(state, "cooldown", "");
+    for (auto it = cooldowns.begin(); it != cooldowns.end(); ++it) {
+      const std::string path = "cooldown." + it.key();
+      if (workload_service(it.key()) != service) bad_field(path, "not a workload of " + service);
+      if (!it.value().is_object()) bad_field(path, "expected an object");
+      cooldown[it.key()] = Cooldown::Last{int_at(it.value(), "at", path), string_at(it.value(), "run_key", path),
+                                          string_at(it.value(), "incident_id", path)};
+    }
+
+    const auto& rates = object_at(state, "rate_limit", "");
+    for (auto it = rates.begin(); it != rates.end(); ++it) {
+      const std::string path = "rate_limit." + it.key();
+      if (workload_service(it.key()) != service) bad_field(path, "not a workload of " + service);
+      if (!it.value().is_array()) bad_field(path, "expected an array of times");
+      std::deque<TimeMs> times;
+      for (const auto& t : it.value()) {
+        if (!t.is_number_integer()) bad_field(path, "expected an array of times");
+        if (!times.empty() && t.get<TimeMs>() < times.back()) bad_field(path, "times out of order");
+        times.push_back(t.get<TimeMs>());
+      }
+      rate_limit[it.key()] = std::move(times);
+    }
+
+    band = RecoveryCheck::decode(member(state, "band", ""), "band");
+
+    const auto& w = member(state, "window", "");
+    if (!w.is_null()) {
+      window = decode_json<FeatureWindow>(w, "window");
+      if (window->service != service) bad_field("window.service", "'" + window->service + "' is not " + service);
+    }
+  }
+
+  // Valid: replace everything held for the service.
+  std::erase_if(incidents_, [&](const auto& e) { return e.second.service == service; });
+  for (auto& [id, t] : tracks) incidents_[id] = std::move(t);
+  std::erase_if(runs_, [&](const auto& e) { return e.second.incident.service == service; });
+  for (auto& [id, run] : runs) runs_.insert_or_assign(id, std::move(run));
+  for (const auto& id : approvals_.drop_service(service)) held_steps_.erase(id);
+  for (auto& [h, step] : held) {
+    if (step) held_steps_[h.action.id] = step;
+    approvals_.put_back(std::move(h));
+  }
+  std::erase_if(unechoed_pending_, [&](const auto& e) { return e.second == service; });
+  for (const auto& id : own_pending) {
+    unechoed_pending_[id] = service;
+    issued_ids_.insert(id);
+  }
+  cooldown_->replace_entries_of(service, std::move(cooldown));
+  rate_limit_->replace_entries_of(service, std::move(rate_limit));
+  recovery_.replace(service, std::move(band));
+  if (window) latest_windows_[service] = std::move(*window);
+  else latest_windows_.erase(service);
+  if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
 }
 
 }  // namespace selfheal::remediation

@@ -18,8 +18,10 @@
 
 #include "remediator/guardrails/approval_gate.hpp"
 #include "remediator/guardrails/chain.hpp"
+#include "remediator/guardrails/cooldown.hpp"
 #include "remediator/guardrails/dry_run.hpp"
 #include "remediator/guardrails/kill_switch.hpp"
+#include "remediator/guardrails/rate_limit.hpp"
 #include "remediator/kubernetes_client.hpp"
 #include "remediator/playbook.hpp"
 #include "remediator/recovery_check.hpp"
@@ -57,7 +59,28 @@ struct RemediatorOptions {
 // Declares every remediator.* key.
 void declare_remediator_config(ConfigSchema& schema);
 
-class Remediator final : public EventService {
+// Checkpoints (keyed_state.hpp; over Kafka): the state kept per monitored service moves with the
+// service's partition and survives a restart, so a new owner neither forgets a run under way nor
+// acts again inside a cooldown. save_key(service) holds, for that service:
+//  * its incidents (revision, status, episode: a lost episode would reuse the run key that the
+//    cooldown exempts) and their runs (phase, step, deadlines, the action ids timer-made ids derive
+//    from), except finished runs of resolved/escalated incidents (nothing reads them again);
+//  * the approvals held for actions on it, and the ids of pending actions it published whose echo
+//    on `actions` it has not taken in yet (else the echo would pass for a manual request);
+//  * the cooldown and rate-limit entries of its workloads ("<ns>/<service>"), its learned recovery
+//    band and its latest metrics window (load-sized scale steps read it).
+// Global guardrail state: the rate limit's overall window is not saved; restore rebuilds it as the
+// union of the per-workload windows held in this process (with partitions spread over processes,
+// each enforces max_actions_per_hour over the services it owns). The kill switch is config, file
+// or admin flag, not state that moves. restore_key(service, state) validates everything first
+// (std::invalid_argument naming the field, nothing changed), then replaces all of the above for
+// that service. After any decision (executed, skipped, deferred, pending, verified, escalated) the
+// service asks for a checkpoint at once (checkpoint_soon()). An action on another service of the
+// incident (include_saturated) leaves its cooldown and rate-limit entries with that service's key;
+// the run stays with the incident's service. Not handled here: a live process that LOSES a
+// partition keeps the service's runs and their timers (EventService tells a service about gained
+// keys only), so it could still take a deadline's next step beside the new owner.
+class Remediator final : public EventService, public KeyedState {
  public:
   Remediator(RemediatorOptions options, PlaybookSet playbooks, std::unique_ptr<KubernetesClient> kubernetes);
   ~Remediator() override;
@@ -68,6 +91,10 @@ class Remediator final : public EventService {
 
   KillSwitch& kill_switch() { return *kill_switch_; }
   std::size_t pending_approvals() const { return approvals_.size(); }
+
+  // KeyedState: see the comment above the class.
+  nlohmann::json save_key(const std::string& service) const override;
+  void restore_key(const std::string& service, const nlohmann::json& state) override;
 
  protected:
   void handle(const Delivery& d) override;
@@ -100,6 +127,7 @@ class Remediator final : public EventService {
     std::uint32_t revision = 0;
     IncidentStatus status = IncidentStatus::Open;
     int episode = 0;
+    std::string service;  // of the latest snapshot: whose checkpoint holds the track
   };
 
   void on_incident(const Incident& incident);
@@ -127,6 +155,8 @@ class Remediator final : public EventService {
   void publish_result(const RemediationAction& action, ActionStatus status, std::string detail, TimeMs now);
   bool service_under_incident(const std::string& service) const;
   Run* run_for_key(const std::string& key);
+  // The playbook named `name` (one of the set, or the fallback for_type(type) returns); null if none.
+  const Playbook* playbook_named(const std::string& name, IncidentType type) const;
   // next_id(), except while a timer acts on a run (timer_base_ set): then the id derives from the
   // action the timer acts on, so re-processing the same history yields the same ids.
   std::string make_id();
@@ -137,6 +167,8 @@ class Remediator final : public EventService {
   PlaybookSet playbooks_;
   std::unique_ptr<KubernetesClient> kubernetes_;
   KillSwitch* kill_switch_ = nullptr;  // owned by chain_
+  Cooldown* cooldown_ = nullptr;       // owned by chain_
+  RateLimit* rate_limit_ = nullptr;    // owned by chain_
   GuardrailChain chain_;
   ApprovalGate approvals_;
   DryRun dry_run_;
@@ -145,6 +177,10 @@ class Remediator final : public EventService {
   std::map<std::string, IncidentTrack> incidents_;  // by incident id
   std::map<std::string, Run> runs_;                 // by incident id: the current run
   std::set<std::string> issued_ids_;                // action ids this remediator published
+  // Pending actions this remediator published whose echo on `actions` it has not taken in yet, by
+  // id -> service: saved with the service, so that a new owner does not take the echo for a manual
+  // request (issued_ids_ itself is not saved: only pending ids are ever looked up in it).
+  std::map<std::string, std::string> unechoed_pending_;
   std::map<std::string, const PlaybookStep*> held_steps_;  // pending action id -> its step
   std::map<std::string, FeatureWindow> latest_windows_;    // service -> its latest metrics window
   std::string timer_base_;  // see make_id()

@@ -998,5 +998,231 @@ TEST(RemediatorDefaults, ActionsAreCountedByKindAndOutcome) {
       << text;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Checkpoints (KeyedState): a restored remediator goes on as the one it replaces
+// ---------------------------------------------------------------------------------------------------
+
+// The part of an action that does not depend on which process minted a handler's id.
+std::string decision_of(const RemediationAction& a) {
+  return a.incident_id + " " + std::string(to_string(a.kind)) + " " + std::string(to_string(a.status)) + ": " +
+         a.reason;
+}
+std::vector<std::string> decisions_since(const Harness& h, std::size_t from) {
+  std::vector<std::string> out;
+  for (std::size_t i = from; i < h.actions.size(); ++i) out.push_back(decision_of(h.actions[i]));
+  return out;
+}
+std::vector<std::string> calls_since(const Harness& h, std::size_t from) {
+  return std::vector<std::string>(h.kube->calls.begin() + static_cast<std::ptrdiff_t>(from), h.kube->calls.end());
+}
+
+// A handled a memory leak on orders: step 1 (delete_pod) executed, its verification under way with
+// unhealthy windows, the cooldown on shop/orders active, orders' band learned. B restores A's
+// checkpoint of orders; C is as fresh as B but restores nothing. Then all three get the same input:
+// a new snapshot revision of the first incident, another incident on orders within the cooldown,
+// the verification deadline passing.
+TEST(RemediatorCheckpoint, ARestoredRemediatorMakesTheSameDecisionsAsTheOneItReplaces) {
+  Harness a, b, c;
+  a.advance(kMin, "orders", true);  // 6 healthy windows: orders' band is learned
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  inc.target_pod = a.kube->pods[1].name;
+  a.incident(inc);
+  ASSERT_EQ(calls_of(a), std::vector<std::string>{"delete_pod shop/" + inc.target_pod});
+  a.advance(kMin, "orders", false);  // verifying, still wrong
+  const nlohmann::json state = a.remediator->save_key("orders");
+  ASSERT_TRUE(state.is_object());
+  EXPECT_TRUE(a.remediator->save_key("payments").is_null()) << "nothing is held for payments";
+
+  b.advance(2 * kMin);  // the same event time, nothing handled
+  c.advance(2 * kMin);
+  b.remediator->restore_key("orders", state);
+  EXPECT_EQ(b.remediator->save_key("orders"), state) << "a restore holds exactly what was saved";
+
+  const std::size_t a_from = a.actions.size(), a_calls = a.kube->calls.size();
+  const std::size_t a_results = a.results.size();
+  for (Harness* h : {&a, &b, &c}) {
+    auto next = inc;
+    next.revision = 2;
+    next.status = IncidentStatus::Mitigating;
+    h->incident(next);
+    h->incident(make_incident(IncidentType::ErrorBurst, "orders", "inc-2"));  // 1m after step 1: cooldown
+  }
+  // C, without the checkpoint, takes the known incident for a new one and acts on orders again at
+  // once (then refuses inc-2 by its own fresh cooldown): what the checkpoint prevents.
+  EXPECT_EQ(calls_of(c), std::vector<std::string>{"delete_pod shop/" + inc.target_pod});
+  EXPECT_EQ(calls_since(a, a_calls), std::vector<std::string>{});
+  EXPECT_EQ(calls_of(b), std::vector<std::string>{});
+  for (Harness* h : {&a, &b, &c}) h->advance(2 * kMin, "orders", false);  // step 1's 3m deadline passes
+
+  // A: inc-2 refused by the cooldown and escalated; inc-1's step 2 taken at its deadline.
+  ASSERT_EQ(calls_since(a, a_calls), std::vector<std::string>{"rollout_restart shop/orders"});
+  const auto a_decisions = decisions_since(a, a_from);
+  ASSERT_FALSE(a_decisions.empty());
+  EXPECT_EQ(a_decisions[0].rfind("inc-2 rollout_restart skipped: cooldown: shop/orders was acted on 1m", 0), 0u)
+      << a_decisions[0];
+  // B decides exactly as A, and the timer-made ids are A's.
+  EXPECT_EQ(calls_of(b), calls_since(a, a_calls));
+  EXPECT_EQ(decisions_since(b, 0), a_decisions);
+  std::vector<std::string> a_timer_ids, b_timer_ids;
+  for (std::size_t i = a_from; i < a.actions.size(); ++i)
+    if (a.actions[i].id.find('~') != std::string::npos) a_timer_ids.push_back(a.actions[i].id);
+  for (const auto& x : b.actions)
+    if (x.id.find('~') != std::string::npos) b_timer_ids.push_back(x.id);
+  ASSERT_FALSE(a_timer_ids.empty());
+  EXPECT_EQ(a_timer_ids.front(), a.with_status(ActionStatus::Succeeded)[0].id + "~deadline");
+  EXPECT_EQ(b_timer_ids, a_timer_ids);
+  // The reason of step 2 says what the restored verification still saw (judged by the restored band).
+  EXPECT_NE(b.with_status(ActionStatus::Succeeded).back().reason.find("did not bring orders back within 3m: "),
+            std::string::npos)
+      << b.with_status(ActionStatus::Succeeded).back().reason;
+  std::vector<std::string> a_res, b_res;
+  for (std::size_t i = a_results; i < a.results.size(); ++i)
+    a_res.push_back(a.results[i].incident_id + " " + std::string(to_string(a.results[i].status)));
+  for (const auto& r : b.results) b_res.push_back(r.incident_id + " " + std::string(to_string(r.status)));
+  EXPECT_EQ(b_res, a_res);
+}
+
+// The rate limit survives a restore, per service and overall (the overall window is rebuilt from
+// the restored per-service entries).
+TEST(RemediatorCheckpoint, RestoredActionsCountAgainstTheRateLimits) {
+  auto o = Harness::quiet_options();
+  o.cooldown_ms = 0;
+  o.max_actions_per_hour_per_service = 1;
+  o.max_actions_per_hour = 1;
+  Harness a(o), b(o), c(o);
+  a.incident(make_incident(IncidentType::CrashLoop, "orders", "inc-1"));
+  ASSERT_EQ(calls_of(a).size(), 1u);
+  b.remediator->restore_key("orders", a.remediator->save_key("orders"));
+  for (Harness* h : {&b, &c}) {
+    h->advance(10 * kMin);
+    h->incident(make_incident(IncidentType::ErrorBurst, "orders", "inc-2"));
+    h->incident(make_incident(IncidentType::ErrorBurst, "payments", "inc-3"));
+  }
+  EXPECT_TRUE(calls_of(b).empty());
+  auto s = b.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].reason.rfind("rate_limit: 1 actions on shop/orders", 0), 0u) << s[0].reason;
+  EXPECT_EQ(s[1].reason.rfind("rate_limit: 1 actions overall", 0), 0u) << s[1].reason;
+  EXPECT_EQ(calls_of(c).size(), 1u) << "without the checkpoint the allowance is fresh";
+  // An hour after A's action the allowance is back.
+  b.advance(51 * kMin);
+  b.incident(make_incident(IncidentType::ErrorBurst, "cache", "inc-4"));
+  EXPECT_EQ(calls_of(b), std::vector<std::string>{"rollout_restart shop/cache"});
+}
+
+// A relapse deferred by the cooldown of its own earlier step is taken by the restored remediator
+// when the cooldown ends, with A's derived id; without the restore the relapse acts at once.
+TEST(RemediatorCheckpoint, ADeferredStepIsTakenOnTimeAfterARestore) {
+  Harness a, b, c;
+  auto inc = make_incident(IncidentType::ErrorBurst);
+  a.incident(inc);
+  inc.revision = 2;
+  inc.status = IncidentStatus::Resolved;
+  a.incident(inc);
+  a.advance(kMin);
+  inc.revision = 3;
+  inc.status = IncidentStatus::Open;
+  a.incident(inc);
+  auto deferred = a.with_status(ActionStatus::Skipped);
+  ASSERT_EQ(deferred.size(), 1u);
+  b.advance(kMin);
+  c.advance(kMin);
+  b.remediator->restore_key("orders", a.remediator->save_key("orders"));
+  // The relapse's next snapshot: A and B know the incident and keep holding the step back; C
+  // takes it for a new incident and acts at once, inside the cooldown.
+  inc.revision = 4;
+  for (Harness* h : {&a, &b, &c}) h->incident(inc);
+  EXPECT_EQ(calls_of(c).size(), 1u);
+  for (Harness* h : {&a, &b}) h->advance(3 * kMin + 50 * kSec);
+  EXPECT_EQ(calls_of(a).size(), 1u);
+  EXPECT_TRUE(calls_of(b).empty()) << "still held back";
+  for (Harness* h : {&a, &b}) h->advance(10 * kSec);
+  ASSERT_EQ(calls_of(b), std::vector<std::string>{"rollout_restart shop/orders"});
+  ASSERT_EQ(calls_of(a).size(), 2u);
+  ASSERT_FALSE(b.with_status(ActionStatus::Succeeded).empty());
+  EXPECT_EQ(b.with_status(ActionStatus::Succeeded).back().id, deferred[0].id + "~retry");
+  EXPECT_EQ(a.with_status(ActionStatus::Succeeded).back().id, deferred[0].id + "~retry");
+}
+
+// Approvals held for a service move with it: the operator's decision reaches the new owner.
+TEST(RemediatorCheckpoint, AHeldApprovalIsDecidedByTheRestoredRemediator) {
+  Harness a(approval_options()), b(approval_options()), c(approval_options());
+  a.incident(make_incident(IncidentType::CrashLoop));
+  auto p = a.with_status(ActionStatus::Pending);
+  ASSERT_EQ(p.size(), 1u);
+  b.remediator->restore_key("orders", a.remediator->save_key("orders"));
+  EXPECT_EQ(b.remediator->pending_approvals(), 1u);
+  b.operator_decision(p[0].id, ActionStatus::Approved);
+  c.operator_decision(p[0].id, ActionStatus::Approved);
+  EXPECT_EQ(calls_of(b), std::vector<std::string>{"rollout_restart shop/orders"});
+  ASSERT_EQ(b.with_status(ActionStatus::Succeeded).size(), 1u);
+  EXPECT_EQ(b.with_status(ActionStatus::Succeeded)[0].id, p[0].id);
+  EXPECT_TRUE(calls_of(c).empty()) << "unknown to a remediator without the checkpoint";
+}
+
+// The echo of a pending action published before the checkpoint but not yet taken in is not a
+// manual request for the new owner (a fresh one would execute it).
+TEST(RemediatorCheckpoint, TheEchoOfOurOwnPendingActionIsNotAManualRequestAfterARestore) {
+  Harness a(approval_options()), b, c;
+  a.incident(make_incident(IncidentType::CrashLoop));
+  auto p = a.with_status(ActionStatus::Pending);
+  ASSERT_EQ(p.size(), 1u);
+  // A took its echo in already; the checkpoint as it stood before that:
+  nlohmann::json state = a.remediator->save_key("orders");
+  state["own_pending"] = {p[0].id};
+  b.remediator->restore_key("orders", state);
+  b.publish_action(p[0]);
+  c.publish_action(p[0]);
+  EXPECT_TRUE(calls_of(b).empty());
+  EXPECT_EQ(calls_of(c), std::vector<std::string>{"rollout_restart shop/orders"});
+  EXPECT_TRUE(b.remediator->save_key("orders")["own_pending"].empty()) << "the echo arrived";
+}
+
+TEST(RemediatorCheckpoint, AMalformedStateIsRefusedNamingTheFieldAndChangesNothing) {
+  Harness a, b;
+  a.advance(kMin, "orders", true);
+  auto inc = make_incident(IncidentType::MemoryLeak);
+  a.incident(inc);
+  const nlohmann::json good = a.remediator->save_key("orders");
+  ASSERT_TRUE(good.is_object());
+  b.remediator->restore_key("orders", good);
+
+  auto expect_refused = [&](nlohmann::json bad, const std::string& field) {
+    const nlohmann::json before = b.remediator->save_key("orders");
+    try {
+      b.remediator->restore_key("orders", bad);
+      ADD_FAILURE() << "accepted a state with a bad " << field;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(field, 0), 0u) << e.what();
+    }
+    EXPECT_EQ(b.remediator->save_key("orders"), before) << field;
+  };
+  auto with = [&](const nlohmann::json::json_pointer& ptr, nlohmann::json v) {
+    nlohmann::json s = good;
+    s[ptr] = std::move(v);
+    return s;
+  };
+  using P = nlohmann::json::json_pointer;
+  expect_refused(with(P("/format"), 2), "format");
+  expect_refused(with(P("/runs/inc-1/phase"), "sleeping"), "runs.inc-1.phase");
+  expect_refused(with(P("/runs/inc-1/next_step"), 9), "runs.inc-1.next_step");
+  expect_refused(with(P("/runs/inc-1/playbook"), "reboot-the-world"), "runs.inc-1.playbook");
+  expect_refused(with(P("/runs/inc-1/key"), "inc-1#7"), "runs.inc-1.key");
+  expect_refused(with(P("/runs/inc-1/verify_deadline"), "soon"), "runs.inc-1.verify_deadline");
+  expect_refused(with(P("/incidents/inc-1/status"), "sleepy"), "incidents.inc-1.status");
+  expect_refused(with(P("/cooldown/shop~1payments"), good["cooldown"]["shop/orders"]), "cooldown.shop/payments");
+  expect_refused(with(P("/rate_limit/shop~1orders"), {kT0 + 5, kT0}), "rate_limit.shop/orders");
+  expect_refused(with(P("/band/error_ratio"), {0.01, -1, 6}), "band.error_ratio");
+  expect_refused(with(P("/window/data/service"), "payments"), "window.service");
+  nlohmann::json no_runs = good;
+  no_runs.erase("runs");
+  expect_refused(no_runs, "runs");
+  expect_refused(nlohmann::json::array(), "state");
+  // A run and its incident are still all B holds after the refusals; null clears the service.
+  ASSERT_FALSE(b.remediator->save_key("orders")["runs"].empty());
+  b.remediator->restore_key("orders", nullptr);
+  EXPECT_TRUE(b.remediator->save_key("orders").is_null());
+}
+
 }  // namespace
 }  // namespace selfheal::remediation
