@@ -346,6 +346,8 @@ void Remediator::on_features(const FeatureWindow& w) {
 }
 
 void Remediator::on_tick(TimeMs now) {
+  // Timers act only for services whose partitions this process still holds: after a rebalance
+  // the new owner restored their runs from the checkpoint and drives them (holds_key()).
   for (auto& held : approvals_.expire(now)) {
     held_steps_.erase(held.action.id);
     RemediationAction action = held.action;
@@ -358,12 +360,12 @@ void Remediator::on_tick(TimeMs now) {
   }
   if (pending_gauge_) pending_gauge_->set(static_cast<double>(approvals_.size()));
   for (auto& [id, run] : runs_) {
-    if (run.phase != Phase::Deferred || now < run.retry_at) continue;
+    if (run.phase != Phase::Deferred || now < run.retry_at || !holds_key(run.incident.service)) continue;
     run.phase = Phase::Ready;
     acting_on(run.deferred_id + "~retry", [&] { drive(run, now); });
   }
   for (auto& [id, run] : runs_) {
-    if (run.phase != Phase::Verifying || now < run.verify_deadline) continue;
+    if (run.phase != Phase::Verifying || now < run.verify_deadline || !holds_key(run.incident.service)) continue;
     run.carry = run.step_in_flight + " did not bring " + run.incident.service + " back within " +
                 format_duration(run.verify_deadline - run.verify_since) +
                 (run.still_wrong.empty() ? std::string(" (no healthy metrics window seen)") : ": " + run.still_wrong);

@@ -279,6 +279,16 @@ std::string checkpoint_record_key(std::string_view service, const std::string& k
 
 }  // namespace
 
+bool EventService::holds_key(const std::string& key) const {
+  auto cp = checkpoints_.find(key);
+  if (cp == checkpoints_.end()) return true;
+  for (const auto& input : inputs_)
+    if (auto m = cp->second.inputs.find(input.sub->topic());
+        m != cp->second.inputs.end() && !input.sub->holds(m->second.partition))
+      return false;
+  return true;
+}
+
 bool EventService::covered_by_checkpoint(const Delivery& d) const {
   auto k = restored_.find(event_key(d.event));
   if (k == restored_.end()) return false;

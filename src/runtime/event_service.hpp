@@ -72,6 +72,10 @@ class EventService : public Service {
   // Write the checkpoints of changed keys after this poll's commit, not at the next interval: for
   // state that must not be lost even for an interval (the remediator after it acted).
   void checkpoint_soon() { checkpoint_soon_ = true; }
+  // Whether this process still holds the partitions `key` came in on. False once a rebalance moved
+  // one away (the key's state is another process's now, restored there from its checkpoint): a
+  // timer must not act for it. True for a key never taken in, and whenever checkpoints are off.
+  bool holds_key(const std::string& key) const;
   PublishStatus emit(std::string_view topic, Event event);
   ServiceContext& ctx() { return *ctx_; }
   // Unique event id for this service: "<name>-<run>-<seq>" in one process; over Kafka

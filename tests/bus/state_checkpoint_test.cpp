@@ -353,6 +353,7 @@ class TwoInputTotal final : public EventService, public KeyedState {
   }
   void restore_key(const std::string& k, const nlohmann::json& state) override { totals[k] = state.at("total").get<int>(); }
   std::map<std::string, int> totals;
+  using EventService::holds_key;
 
  protected:
   void handle(const Delivery& d) override { ++totals[std::get<RawLog>(d.event).service]; }
@@ -408,6 +409,9 @@ TEST(StateCheckpoint, RestoresOnlyKeysNotLiveHereAndWritesOnlyHeldKeys) {
   p.service.poll();
   EXPECT_FALSE(p.bus.newest("total/live").is_null());
   EXPECT_TRUE(p.bus.newest("total/gone").is_null()) << "wrote a key whose partition is another's";
+  EXPECT_FALSE(p.service.holds_key("gone")) << "timers would act for a key another process owns";
+  EXPECT_TRUE(p.service.holds_key("live"));
+  EXPECT_TRUE(p.service.holds_key("never-seen"));
 
   // Another process's checkpoints of "live" and "moved", both on partition 2 of "a".
   auto record = [](const std::string& key, int total) {
