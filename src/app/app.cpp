@@ -51,7 +51,7 @@ void declare_core_config(ConfigSchema& s) {
   s.add("bus.checkpoint_interval", ConfigType::Duration, "1m",
         "bus.kind=kafka: how often (event time) services that keep long-lived per-key state (detector "
         "baselines, open incidents, mined templates, remediation runs and cooldowns) checkpoint it to the `state` topic, restored by whoever gains "
-        "the key's partition; 0 turns checkpoints off");
+        "the key's partition; 0s turns checkpoints off");
   s.add("admin.listen", ConfigType::String, "127.0.0.1:9464",
         "Admin HTTP endpoint of this process: /healthz, /readyz, /metrics (port 0 picks a free port)");
 }
