@@ -64,6 +64,10 @@ class IncidentClassifierService final : public EventService, public KeyedState {
   void start(ServiceContext& ctx) override {
     bind(ctx);
     options_.id_prefix = "inc-" + (ctx.run_id.empty() ? std::string("r") : ctx.run_id);
+    // Over Kafka a classifier may restart or run beside another: its numbering starts again at 1,
+    // so the process tag keeps its ids apart from every earlier process's (whose incidents it may
+    // have restored, ids and all).
+    if (!process_tag().empty()) options_.id_prefix += "-" + process_tag();
     classifier_ = std::make_unique<classifier::IncidentClassifier>(options_);
     snapshots_ = &ctx.metrics.counter("selfheal_incident_snapshots_total", "Incident snapshots published (every change)");
     duplicates_ = &ctx.metrics.counter("selfheal_classifier_duplicates_total",

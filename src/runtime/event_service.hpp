@@ -81,6 +81,9 @@ class EventService : public Service {
   // Unique event id for this service: "<name>-<run>-<seq>" in one process; over Kafka
   // "<name>:<input id>[.<n>]" inside a handler and "<name>-<run>-<process tag>-<seq>" in timers.
   std::string next_id();
+  // Tells this process from another instance or an earlier run of the service (empty over a bus
+  // that never redelivers); for ids a service mints itself that must not collide across processes.
+  const std::string& process_tag() const { return process_tag_; }
 
   virtual void handle(const Delivery& d) = 0;
 

@@ -459,8 +459,9 @@ TEST_F(ClassifierTest, SignalBelowItsBaselineAfterMoreReplicasIsBack) {
   ASSERT_EQ(latest_.size(), 2u);
   window(T0 + 990 * S, "search", {{"cpu_utilization_mean", 0.80}});
   tick(T0 + 991 * S);
-  for (const auto& [iid, inc] : latest_)
+  for (const auto& [iid, inc] : latest_) {
     if (iid != id) EXPECT_NE(inc.status, IncidentStatus::Resolved);
+  }
 }
 
 TEST_F(ClassifierTest, DiagnosisStaysWhatTheRemediatorActedOn) {
