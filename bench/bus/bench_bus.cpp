@@ -160,6 +160,14 @@ Figures run_kafka(const std::vector<Event>& sim_state, int partitions) {
     if (monotonic_ns() - last_progress > 10'000'000'000LL) {  // stuck: report what went through
       std::printf("note: the Kafka run stalled before every event went through (dev-broker keeps only ~5 MB per "
                   "partition: a consumer that falls that far behind loses the oldest)\n");
+      // Which hop fell behind, so the note is not a guess.
+      std::printf("went through: sim.state %.0f of %zu, logs.raw %.0f of %.0f, metrics.raw %.0f of %.0f, "
+                  "windows scored %.0f of %.0f\n",
+                  consumed_state(), sim_state.size(),
+                  counter(m, "selfheal_events_in_total", "log-processor", topics::kLogsRaw),
+                  counter(m, "selfheal_events_out_total", "log-generator", topics::kLogsRaw),
+                  counter(m, "selfheal_events_in_total", "metrics-processor", topics::kMetricsRaw),
+                  counter(m, "selfheal_events_out_total", "metrics-generator", topics::kMetricsRaw), scored(), produced_windows());
       break;
     }
   }
