@@ -248,8 +248,8 @@ bool IncidentClassifier::qualifies(const std::string& service) const {
 }
 
 IncidentClassifier::Tracked* IncidentClassifier::find_incident_for(const Anomaly& a) {
-  // An incident that is not resolved is still its root service's fault, however long no signal
-  // came (a broker outage, a detector restart): a later anomaly of that service joins it rather
+  // An incident still driven (open or mitigating) is still its root service's fault, however long
+  // no signal came (a broker outage, a detector restart): a later anomaly of that service joins it rather
   // than opening a second incident on the same service. Related services join only within
   // `correlation_window` of its last signal. Among candidates, the incident rooted at the
   // anomaly's own service first, then the one with the most recent signal.
@@ -258,7 +258,11 @@ IncidentClassifier::Tracked* IncidentClassifier::find_incident_for(const Anomaly
   for (auto& [id, t] : incidents_) {
     if (t.incident.status == IncidentStatus::Resolved) continue;
     const bool own = t.incident.service == a.service;
-    if (!own && a.ts - t.last_signal_ts > opt_.correlation_window_ms) continue;
+    // An escalated incident is in a person's hands and no longer driven: after the window, a new
+    // anomaly of its service is a new fault (seen in eval-30: a frontend error 27 min after an
+    // escalated surge's last signal had joined it).
+    const bool driven = t.incident.status != IncidentStatus::Escalated;
+    if (!(own && driven) && a.ts - t.last_signal_ts > opt_.correlation_window_ms) continue;
     bool related = own || opt_.graph.related(a.service, t.incident.service);
     for (const auto& s : t.incident.affected_services) related = related || s == a.service;
     if (!related) continue;
