@@ -678,6 +678,9 @@ std::string KafkaBus::ensure_topics(const std::vector<std::string>& wanted, std:
     rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(full_topic(t).c_str(), options_.partitions,
                                                     options_.replication_factor, err, sizeof err);
     if (!nt) return "topic " + t + ": " + err;
+    // State checkpoints: only the newest record of a key counts, so compaction keeps what a restore
+    // reads bounded by the number of keys, whatever the retention.
+    if (t == topics::kState) rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
     news.push_back(nt);
   }
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
