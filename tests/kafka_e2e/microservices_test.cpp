@@ -257,6 +257,15 @@ void expect_no_duplicates(const Observed& seen) {
   EXPECT_FALSE(by_id.empty()) << "no action was executed";
 }
 
+// Keys a service restored from checkpoints: each gained partition logs "state of N key(s)
+// restored from checkpoints".
+int keys_restored(const std::string& out) {
+  int restored = 0;
+  for (auto at = out.find("state of "); at != std::string::npos; at = out.find("state of ", at + 1))
+    if (out.compare(out.find(' ', at + 9), 7, " key(s)") == 0) restored += std::atoi(out.c_str() + at + 9);
+  return restored;
+}
+
 // Raw lines that start a record, up to a minute (simulated) before the newest structured record,
 // that never came out of the log processors.
 std::size_t logs_missing(const Observed& seen) {
@@ -406,6 +415,10 @@ TEST(Microservices, SecondLogProcessorTakesOverWhenOneIsKilled) {
   });
   EXPECT_TRUE(took_over) << "the survivor never took over every partition\n" << m.logs();
   std::printf("take-over %.1f s after the kill\n", take_over_s);
+  // The dead member's templates came with its partitions (checkpoints), not only its windows.
+  const int restored = keys_restored(survivor.output());
+  std::printf("the survivor restored %d key(s)\n", restored);
+  EXPECT_GT(restored, 0) << "the survivor restored no state from checkpoints\n" << survivor.output();
   EXPECT_TRUE(all_faults_acted_on(seen, 2)) << describe(seen) << m.logs();
   expect_no_duplicates(seen);
   expect_no_log_lost(seen);
@@ -502,14 +515,10 @@ TEST(Microservices, RestartedClassifierAndDetectorGoOnWithTheOpenIncident) {
   EXPECT_EQ(seen.incidents.at(open_id).status, IncidentStatus::Resolved)
       << "the incident open at the kill was not carried on\n" << describe(seen);
   expect_no_duplicates(seen);
-  // Each gained partition logs "state of N key(s) restored from checkpoints".
   for (const std::string s : {"incident-classifier#restarted", "anomaly-detector#restarted"}) {
-    const std::string out = m.service(s).output();
-    int restored = 0;
-    for (auto at = out.find("state of "); at != std::string::npos; at = out.find("state of ", at + 1))
-      if (out.compare(out.find(' ', at + 9), 7, " key(s)") == 0) restored += std::atoi(out.c_str() + at + 9);
+    const int restored = keys_restored(m.service(s).output());
     std::printf("%s restored %d key(s)\n", s.c_str(), restored);
-    EXPECT_GT(restored, 0) << s << " restored nothing from checkpoints:\n" << out;
+    EXPECT_GT(restored, 0) << s << " restored nothing from checkpoints:\n" << m.service(s).output();
   }
 }
 
