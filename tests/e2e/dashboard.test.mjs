@@ -181,6 +181,9 @@ try {
   // 3. Its page and evidence.
   // A locator, not the handle: live events redraw the timeline, and a locator finds the new row.
   await page.locator(`#timeline a.row[data-id="${incidentId}"]`).click({ timeout: 10_000 });
+  // Two steps, so a failure says which: the click routed (the row took it), then the page loaded.
+  await until(`the click on ${incidentId}'s row to open its page (#/incidents/${incidentId})`, 5_000,
+    async () => (await page.evaluate(() => location.hash)).endsWith(encodeURIComponent(incidentId)));
   await page.waitForSelector(`[data-incident="${incidentId}"] #evidence`, { timeout: 15_000 });
   const metricRows = await page.locator('#evidence .evidence-metrics tbody tr').count();
   const fired = await page.locator('#evidence .evidence-fired li').count();

@@ -101,6 +101,8 @@ function fillServiceSelect() {
   };
 }
 
+// Rows are updated in place, never re-created: at demo speed the timeline changes several times a
+// second, and a row replaced between a person's mousedown and mouseup swallows the click.
 function drawTimeline() {
   const el = document.getElementById('timeline');
   if (!el) return;
@@ -109,15 +111,38 @@ function drawTimeline() {
   const now = Math.max(...list.map((i) => i.updated_at || i.opened_at));
   const start = Math.min(...list.map((i) => i.opened_at));
   const span = Math.max(now - start, 60000);
-  el.innerHTML = list.map((i) => {
+  const existing = new Map([...el.querySelectorAll('a.row')].map((a) => [a.dataset.id, a]));
+  el.querySelectorAll(':scope > :not(a.row)').forEach((n) => n.remove());
+  const keep = new Set(list.map((i) => i.id));
+  existing.forEach((a, id) => { if (!keep.has(id)) a.remove(); });
+  let previous = null;
+  for (const i of list) {
+    let row = existing.get(i.id);
+    if (!row) {
+      row = document.createElement('a');
+      row.className = 'row';
+      row.href = `#/incidents/${encodeURIComponent(i.id)}`;
+      row.dataset.id = i.id;
+      row.innerHTML = '<span class="what"><b class="status"></b> <span class="kind"></span></span>'
+        + '<span class="track"><span class="bar"></span></span><span class="when"></span>';
+    }
     const end = i.resolved_at || now;
     const left = ((i.opened_at - start) / span) * 100;
     const width = Math.max(((end - i.opened_at) / span) * 100, 0.8);
-    return `<a class="row" href="#/incidents/${encodeURIComponent(i.id)}" data-id="${esc(i.id)}">
-      <span class="what"><b class="status ${esc(i.status)}">${esc(label(i.status))}</b> ${esc(label(i.type))} · ${esc(i.service)}</span>
-      <span class="track"><span class="bar ${esc(i.status)}" style="left:${left}%;width:${width}%"></span></span>
-      <span class="when">${clock(i.opened_at)} · ${duration(end - i.opened_at)}</span></a>`;
-  }).join('');
+    const status = row.querySelector('.what .status');
+    status.className = `status ${i.status}`;
+    status.textContent = label(i.status);
+    row.querySelector('.what .kind').textContent = `${label(i.type)} · ${i.service}`;
+    const bar = row.querySelector('.bar');
+    bar.className = `bar ${i.status}`;
+    bar.style.left = `${left}%`;
+    bar.style.width = `${width}%`;
+    row.querySelector('.when').textContent = `${clock(i.opened_at)} · ${duration(end - i.opened_at)}`;
+    // Moved only when out of place, so a row under the pointer stays the same element.
+    const wanted = previous ? previous.nextSibling : el.firstChild;
+    if (wanted !== row) el.insertBefore(row, wanted);
+    previous = row;
+  }
 }
 
 const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324', '#469990'];
@@ -223,14 +248,20 @@ function actionRow(a) {
 }
 
 let actionFilter = null;
+const drawnActionRows = new WeakMap(); // element -> the rows' markup it shows
+
 function drawActions(filter) {
   if (filter !== undefined) actionFilter = filter;
   const el = document.getElementById('actions');
   if (!el) return;
   const list = [...state.actions.values()].filter(actionFilter || (() => true)).sort((a, b) => b.ts - a.ts).slice(0, 100);
-  if (!list.length) { el.innerHTML = '<p class="note">No actions yet.</p>'; return; }
+  if (!list.length) { el.innerHTML = '<p class="note">No actions yet.</p>'; drawnActionRows.delete(el); return; }
+  // Redrawn only when a row changed: a table replaced under the pointer swallows a click on Approve.
+  const rows = list.map(actionRow).join('');
+  if (drawnActionRows.get(el) === rows) return;
+  drawnActionRows.set(el, rows);
   el.innerHTML = `<table><thead><tr><th>time</th><th>incident</th><th>action</th><th>target</th><th>status</th><th>why</th><th></th></tr></thead>
-    <tbody>${list.map(actionRow).join('')}</tbody></table><p id="action-error" class="error"></p>`;
+    <tbody>${rows}</tbody></table><p id="action-error" class="error"></p>`;
   el.querySelectorAll('button.approve, button.reject').forEach((b) => {
     b.onclick = () => decide(b, b.classList.contains('approve') ? 'approve' : 'reject');
   });
