@@ -19,8 +19,11 @@ constexpr std::int64_t kSeenIdsTtlMs = 3'600'000;
 constexpr std::int64_t kPodWindowStaleMs = 120'000;
 constexpr double kSurgeRatio = 1.5;
 constexpr double kRetypeMargin = 1.0;
-constexpr std::int64_t kRefreshMs = 30'000;
-constexpr std::int64_t kMaxCatchUpMs = 30'000;  // longest wait for callees' windows before deciding  // repeated alerts refresh a snapshot at most this often
+constexpr std::int64_t kRefreshMs = 30'000;  // repeated alerts refresh a snapshot at most this often
+constexpr std::int64_t kMaxCatchUpMs = 30'000;  // longest wait for callees' windows before deciding
+// A service's busiest pod at this share of its CPU limit (and at twice its baseline) is saturated:
+// its callers' latency is its doing, whether or not its own latency has tripled yet.
+constexpr double kCpuSaturated = 0.9;
 
 std::string key2(const std::string& a, const std::string& b) { return a + '\x1f' + b; }
 
@@ -180,12 +183,24 @@ double IncidentClassifier::degradation(const std::string& service, std::string& 
   check("db_query_p95_s", 0.05, "db_query_p95_s is up");
   check("error_ratio", 0.05, "error_ratio is up");
   check("latency_p95_s", 0.2, "latency_p95_s is up");
+  // CPU moves before latency: over Kafka a caller's latency alert can be handled before any
+  // anomaly of a saturated callee, whose windows already show it (seen in the microservice loop:
+  // a CPU spike on search blamed on frontend as a bad state).
+  if (cpu_saturated(service)) {
+    const double ratio = latest_of(service, "", "cpu_utilization_max") / std::max(baseline_of(service, "cpu_utilization_max"), 0.05);
+    if (ratio > worst) { worst = ratio; sign = "cpu_utilization_max is at its limit"; }
+  }
   const double pods = latest_of(service, "", "pods"), ready = latest_of(service, "", "pods_ready");
   if (!std::isnan(pods) && !std::isnan(ready) && pods > 0 && ready < pods * 0.5 && worst < 5) {
     worst = 5;
     sign = "pods are not ready";
   }
   return worst;
+}
+
+bool IncidentClassifier::cpu_saturated(const std::string& service) const {
+  const double v = latest_of(service, "", "cpu_utilization_max"), base = baseline_of(service, "cpu_utilization_max");
+  return !std::isnan(v) && !std::isnan(base) && v >= kCpuSaturated && v >= 2 * base;
 }
 
 bool IncidentClassifier::callees_caught_up(const Tracked& t) const {
@@ -617,6 +632,7 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     if (up("db_query_p95_s", 0.05)) p.database = true;
     if (up("error_ratio", 0.05)) p.errors = true;
     if (up("latency_p95_s", 0.2)) p.latency = true;
+    if (cpu_saturated(root)) p.cpu = true;
   }
 
   auto hint = [&](const char* type) { return 2.0 * (p.hints.count(type) ? p.hints[type] : 0); };

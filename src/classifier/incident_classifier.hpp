@@ -140,6 +140,7 @@ class IncidentClassifier {
   double latest_of(const std::string& service, const std::string& pod, const std::string& feature) const;
   bool service_in_active_incident(const std::string& service) const;
   double degradation(const std::string& service, std::string& sign) const;
+  bool cpu_saturated(const std::string& service) const;  // its service-wide window, now
   bool callees_caught_up(const Tracked& t) const;
   bool awaiting_logs(const Tracked& t) const;
   void note(Tracked& t, TimeMs ts, std::string text);

@@ -204,6 +204,44 @@ TEST_F(ClassifierTest, FirstDecisionWaitsForTheCalleesWindowsAndDescendsToTheDeg
   EXPECT_NE(inc.summary.find("orders waits on postgres"), std::string::npos) << inc.summary;
 }
 
+// Over Kafka the caller's latency alert can be handled before any anomaly of the callee whose CPU
+// is saturated (seen in the microservice loop: a CPU spike on search blamed on frontend as a bad
+// state, and the remediator cleared frontend's state). The callee's window already shows the CPU
+// at its limit while its latency is not yet three times its baseline: the root goes down to it.
+TEST_F(ClassifierTest, CallerLatencyWithACalleeAtItsCpuLimitIsTheCalleesCpuSaturation) {
+  ClassifierOptions o = options();
+  o.catch_up_max_ms = 30 * S;
+  c_ = IncidentClassifier(o);
+  for (TimeMs t = T0 - 60 * S; t <= T0; t += 10 * S)
+    for (const char* svc : {"frontend", "orders", "search"})
+      window(t, svc, {{"latency_p95_s", 0.05}, {"error_ratio", 0.0}, {"requests_per_s", 50},
+                      {"cpu_utilization_mean", 0.3}, {"cpu_utilization_max", 0.35}});
+  window(T0 + 10 * S, "orders", {{"latency_p95_s", 0.05}, {"cpu_utilization_max", 0.35}});
+  window(T0 + 10 * S, "search", {{"latency_p95_s", 0.12}, {"cpu_utilization_max", 1.02}, {"cpu_utilization_mean", 0.9}});
+  anomaly("a1", T0 + 10 * S, "frontend", "latency_p95_s", 0.24, 0.1, 0.95);
+  tick(T0 + 16 * S);
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.service, "search") << inc.summary;
+  EXPECT_EQ(inc.type, IncidentType::CpuSaturation) << inc.summary;
+  EXPECT_NE(inc.summary.find("frontend waits on search"), std::string::npos) << inc.summary;
+}
+
+// ... and a callee busy but below its limit is no culprit: the caller's own latency stays its own.
+TEST_F(ClassifierTest, CalleeBusyBelowItsCpuLimitDoesNotTakeTheBlame) {
+  ClassifierOptions o = options();
+  o.catch_up_max_ms = 30 * S;
+  c_ = IncidentClassifier(o);
+  for (TimeMs t = T0 - 60 * S; t <= T0; t += 10 * S)
+    for (const char* svc : {"frontend", "orders", "search"})
+      window(t, svc, {{"latency_p95_s", 0.05}, {"error_ratio", 0.0}, {"requests_per_s", 50},
+                      {"cpu_utilization_mean", 0.3}, {"cpu_utilization_max", 0.35}});
+  window(T0 + 10 * S, "orders", {{"latency_p95_s", 0.05}, {"cpu_utilization_max", 0.35}});
+  window(T0 + 10 * S, "search", {{"latency_p95_s", 0.06}, {"cpu_utilization_max", 0.8}});
+  anomaly("a1", T0 + 10 * S, "frontend", "latency_p95_s", 0.24, 0.1, 0.95);
+  tick(T0 + 50 * S);  // past the hold for log lines a bad state waits for
+  EXPECT_EQ(only_incident().service, "frontend") << only_incident().summary;
+}
+
 // Errors on payments and no log line yet: an error burst of payments' own and an outage of what it
 // calls look the same until the failing requests' log lines arrive. The first decision (which the
 // remediator acts on) waits for them, and the connection-refused line makes it an outage.
@@ -460,7 +498,9 @@ TEST_F(ClassifierTest, SignalBelowItsBaselineAfterMoreReplicasIsBack) {
   window(T0 + 990 * S, "search", {{"cpu_utilization_mean", 0.80}});
   tick(T0 + 991 * S);
   for (const auto& [iid, inc] : latest_) {
-    if (iid != id) EXPECT_NE(inc.status, IncidentStatus::Resolved);
+    if (iid != id) {
+      EXPECT_NE(inc.status, IncidentStatus::Resolved);
+    }
   }
 }
 
