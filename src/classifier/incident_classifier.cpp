@@ -725,9 +725,21 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
 
   Incident& inc = t.incident;
   const bool changed = inc.type != type || inc.service != root || inc.severity != severity || inc.target_pod != target_pod;
-  if (changed && t.published)
-    note(t, now, "reclassified: " + std::string(to_string(inc.type)) + " on " + inc.service + " -> " +
-                     std::string(to_string(type)) + " on " + root + " (" + why + ")");
+  if (changed && t.published) {
+    // Says what changed: "cpu_saturation on search -> cpu_saturation on search" read as nothing.
+    std::string what;
+    if (inc.type != type || inc.service != root)
+      what = "reclassified: " + std::string(to_string(inc.type)) + " on " + inc.service + " -> " +
+             std::string(to_string(type)) + " on " + root + " (" + why + ")";
+    if (inc.severity != severity)
+      what += (what.empty() ? "" : "; ") + std::string("severity ") + std::string(to_string(inc.severity)) + " -> " +
+              std::string(to_string(severity));
+    if (inc.target_pod != target_pod)
+      what += (what.empty() ? "" : "; ") + std::string("most affected pod ") +
+              (inc.target_pod.empty() ? std::string("none") : inc.target_pod) + " -> " +
+              (target_pod.empty() ? std::string("none") : target_pod);
+    note(t, now, what);
+  }
   inc.type = type;
   inc.service = root;
   inc.severity = severity;

@@ -242,6 +242,29 @@ TEST_F(ClassifierTest, CalleeBusyBelowItsCpuLimitDoesNotTakeTheBlame) {
   EXPECT_EQ(only_incident().service, "frontend") << only_incident().summary;
 }
 
+// A new hottest pod changes the incident's target pod, and the timeline says so; it does not read
+// "reclassified: cpu_saturation on search -> cpu_saturation on search" (seen in the Kafka loop).
+TEST_F(ClassifierTest, TimelineSaysWhatChangedWhenOnlyTheMostAffectedPodMoves) {
+  warm_up({"search"}, T0);
+  window(T0 + 10 * S, "search", {{"cpu_utilization_max", 0.95}}, "search-a");
+  window(T0 + 10 * S, "search", {{"cpu_utilization_max", 0.50}}, "search-b");
+  anomaly("a1", T0 + 10 * S, "search", "cpu_utilization_mean", 0.95, 0.3, 0.95, "search-a");
+  tick(T0 + 16 * S);
+  ASSERT_EQ(only_incident().target_pod, "search-a");
+  window(T0 + 20 * S, "search", {{"cpu_utilization_max", 0.60}}, "search-a");
+  window(T0 + 20 * S, "search", {{"cpu_utilization_max", 0.99}}, "search-b");
+  anomaly("a2", T0 + 20 * S, "search", "cpu_utilization_max", 0.99, 0.35, 0.95, "search-b");
+  const Incident& inc = only_incident();
+  EXPECT_EQ(inc.type, IncidentType::CpuSaturation);
+  EXPECT_EQ(inc.target_pod, "search-b");
+  bool said = false;
+  for (const auto& e : inc.timeline) {
+    EXPECT_EQ(e.text.find("cpu_saturation on search -> cpu_saturation on search"), std::string::npos) << e.text;
+    said = said || e.text == "most affected pod search-a -> search-b";
+  }
+  EXPECT_TRUE(said) << "no timeline entry names the pod change";
+}
+
 // Errors on payments and no log line yet: an error burst of payments' own and an outage of what it
 // calls look the same until the failing requests' log lines arrive. The first decision (which the
 // remediator acts on) waits for them, and the connection-refused line makes it an outage.
