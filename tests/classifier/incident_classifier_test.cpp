@@ -106,6 +106,21 @@ class ClassifierTest : public ::testing::Test {
                       {"memory_utilization_max", 0.4}, {"restarts", 0}, {"db_query_p95_s", 0.01}});
   }
 
+  // Calm frontend, orders and search; then search's window shows `search_now` and, before any
+  // anomaly of search, frontend's latency alert arrives (callee windows are waited for).
+  void frontend_slow_while_search_window_shows(std::vector<std::pair<std::string, double>> search_now) {
+    ClassifierOptions o = options();
+    o.catch_up_max_ms = 30 * S;
+    c_ = IncidentClassifier(o);
+    for (TimeMs t = T0 - 60 * S; t <= T0; t += 10 * S)
+      for (const char* svc : {"frontend", "orders", "search"})
+        window(t, svc, {{"latency_p95_s", 0.05}, {"error_ratio", 0.0}, {"requests_per_s", 50},
+                        {"cpu_utilization_mean", 0.3}, {"cpu_utilization_max", 0.35}});
+    window(T0 + 10 * S, "orders", {{"latency_p95_s", 0.05}, {"cpu_utilization_max", 0.35}});
+    window(T0 + 10 * S, "search", std::move(search_now));
+    anomaly("a1", T0 + 10 * S, "frontend", "latency_p95_s", 0.24, 0.1, 0.95);
+  }
+
   const Incident& only_incident() {
     EXPECT_EQ(latest_.size(), 1u) << "expected exactly one incident";
     return latest_.begin()->second;
@@ -209,16 +224,8 @@ TEST_F(ClassifierTest, FirstDecisionWaitsForTheCalleesWindowsAndDescendsToTheDeg
 // state, and the remediator cleared frontend's state). The callee's window already shows the CPU
 // at its limit while its latency is not yet three times its baseline: the root goes down to it.
 TEST_F(ClassifierTest, CallerLatencyWithACalleeAtItsCpuLimitIsTheCalleesCpuSaturation) {
-  ClassifierOptions o = options();
-  o.catch_up_max_ms = 30 * S;
-  c_ = IncidentClassifier(o);
-  for (TimeMs t = T0 - 60 * S; t <= T0; t += 10 * S)
-    for (const char* svc : {"frontend", "orders", "search"})
-      window(t, svc, {{"latency_p95_s", 0.05}, {"error_ratio", 0.0}, {"requests_per_s", 50},
-                      {"cpu_utilization_mean", 0.3}, {"cpu_utilization_max", 0.35}});
-  window(T0 + 10 * S, "orders", {{"latency_p95_s", 0.05}, {"cpu_utilization_max", 0.35}});
-  window(T0 + 10 * S, "search", {{"latency_p95_s", 0.12}, {"cpu_utilization_max", 1.02}, {"cpu_utilization_mean", 0.9}});
-  anomaly("a1", T0 + 10 * S, "frontend", "latency_p95_s", 0.24, 0.1, 0.95);
+  frontend_slow_while_search_window_shows(
+      {{"latency_p95_s", 0.12}, {"cpu_utilization_max", 1.02}, {"cpu_utilization_mean", 0.9}});
   tick(T0 + 16 * S);
   const Incident& inc = only_incident();
   EXPECT_EQ(inc.service, "search") << inc.summary;
@@ -228,16 +235,7 @@ TEST_F(ClassifierTest, CallerLatencyWithACalleeAtItsCpuLimitIsTheCalleesCpuSatur
 
 // ... and a callee busy but below its limit is no culprit: the caller's own latency stays its own.
 TEST_F(ClassifierTest, CalleeBusyBelowItsCpuLimitDoesNotTakeTheBlame) {
-  ClassifierOptions o = options();
-  o.catch_up_max_ms = 30 * S;
-  c_ = IncidentClassifier(o);
-  for (TimeMs t = T0 - 60 * S; t <= T0; t += 10 * S)
-    for (const char* svc : {"frontend", "orders", "search"})
-      window(t, svc, {{"latency_p95_s", 0.05}, {"error_ratio", 0.0}, {"requests_per_s", 50},
-                      {"cpu_utilization_mean", 0.3}, {"cpu_utilization_max", 0.35}});
-  window(T0 + 10 * S, "orders", {{"latency_p95_s", 0.05}, {"cpu_utilization_max", 0.35}});
-  window(T0 + 10 * S, "search", {{"latency_p95_s", 0.06}, {"cpu_utilization_max", 0.8}});
-  anomaly("a1", T0 + 10 * S, "frontend", "latency_p95_s", 0.24, 0.1, 0.95);
+  frontend_slow_while_search_window_shows({{"latency_p95_s", 0.06}, {"cpu_utilization_max", 0.8}});
   tick(T0 + 50 * S);  // past the hold for log lines a bad state waits for
   EXPECT_EQ(only_incident().service, "frontend") << only_incident().summary;
 }
