@@ -841,7 +841,7 @@ void IncidentClassifier::describe(Tracked& t) {
   inc.summary = summary + ".";
 }
 
-bool IncidentClassifier::back_to_normal(const Tracked& t) const {
+std::string IncidentClassifier::still_out(const Tracked& t) const {
   for (const auto& [k, o] : t.observations) {
     if (o.signal.rfind("log", 0) == 0 && o.signal.find(':') != std::string::npos) continue;  // detector log kinds
     double v = latest_of(o.service, "", o.signal);
@@ -854,9 +854,10 @@ bool IncidentClassifier::back_to_normal(const Tracked& t) const {
     const double excursion = o.peak - base;
     const double still = excursion >= 0 ? v - base : base - v;  // how far it still is out, that way
     if (still <= opt_.back_fraction * std::fabs(excursion) || still <= 0.1 * std::fabs(base)) continue;
-    return false;
+    return o.signal + " on " + o.service + " is " + fmt(v) + " (baseline " + fmt(base) + ", peak " +
+           fmt(o.peak) + ")";
   }
-  return true;
+  return {};
 }
 
 std::vector<Incident> IncidentClassifier::on_features(const FeatureWindow& w) {
@@ -960,12 +961,23 @@ std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
       describe(t);
       t.dirty = true;
     }
-    if (t.published && t.incident.status != IncidentStatus::Resolved &&
-               now_ - t.last_signal_ts >= opt_.resolve_hold_ms && back_to_normal(t)) {
-      t.incident.status = IncidentStatus::Resolved;
-      t.incident.resolved_at = now_;
-      note(t, now_, "resolved: no anomaly for " + std::to_string((now_ - t.last_signal_ts) / 1000) +
-                        "s and the signals that moved are back near their baselines");
+    if (t.published && t.incident.status != IncidentStatus::Resolved && now_ - t.last_signal_ts >= opt_.resolve_hold_ms) {
+      const std::string out = still_out(t);
+      if (out.empty()) {
+        t.incident.status = IncidentStatus::Resolved;
+        t.incident.resolved_at = now_;
+        t.holding_on.clear();
+        note(t, now_, "resolved: no anomaly for " + std::to_string((now_ - t.last_signal_ts) / 1000) +
+                          "s and the signals that moved are back near their baselines");
+      } else {
+        // Quiet long enough but not back: say once per blocking signal why it stays open (an SRE
+        // asks why an incident the remediator verified is still mitigating).
+        std::string signal = out.substr(0, out.find(" is "));
+        if (signal != t.holding_on)
+          notices_.push_back(id + " stays " + std::string(to_string(t.incident.status)) + ": no anomaly for " +
+                             std::to_string((now_ - t.last_signal_ts) / 1000) + "s but " + out);
+        t.holding_on = std::move(signal);
+      }
     }
   }
   for (auto& [service, queue] : pending_)

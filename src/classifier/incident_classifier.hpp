@@ -25,6 +25,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,9 @@ class IncidentClassifier {
   std::vector<Incident> on_action(const RemediationAction& a);
   std::vector<Incident> on_result(const ActionResult& r);
   std::vector<Incident> on_tick(TimeMs now);
+  // Why quiet incidents stay unresolved ("<id> stays mitigating: no anomaly for 150s but
+  // latency_p95_s on search is 0.4 (baseline 0.05, peak 2.1)"), once per blocking signal; for the log.
+  std::vector<std::string> take_notices() { return std::exchange(notices_, {}); }
 
   // Everything held for `service`: incidents rooted there that are not resolved or may still reopen
   // (with their bookkeeping), its pending anomalies, baselines, latest windows and log templates,
@@ -115,6 +119,7 @@ class IncidentClassifier {
     bool dirty = false;
     bool stale = false;         // figures changed without a snapshot (refreshed at most every 30 s)
     std::string root_reason;    // why the root-cause service was chosen, for the summary
+    std::string holding_on;     // "<signal> on <service>" that kept it from resolving (said once)
     std::map<std::string, Observation> observations;  // key: service \x1f signal
     std::map<std::string, std::map<std::uint64_t, TemplateSeen>> templates;  // per service
   };
@@ -135,7 +140,8 @@ class IncidentClassifier {
   void open_incident(const Anomaly& a);
   void classify(Tracked& t, TimeMs now);
   void describe(Tracked& t);
-  bool back_to_normal(const Tracked& t) const;
+  // The first signal that moved and is not back near its baseline, with its figures; empty when all are.
+  std::string still_out(const Tracked& t) const;
   double baseline_of(const std::string& service, const std::string& feature) const;
   double latest_of(const std::string& service, const std::string& pod, const std::string& feature) const;
   bool service_in_active_incident(const std::string& service) const;
@@ -149,6 +155,7 @@ class IncidentClassifier {
 
   ClassifierOptions opt_;
   std::map<std::string, Tracked> incidents_;  // by id
+  std::vector<std::string> notices_;          // for take_notices()
   std::map<std::string, std::deque<Anomaly>> pending_;  // per service, oldest first
   std::set<std::string> seen_ids_;
   std::deque<Seen> seen_order_;

@@ -79,7 +79,10 @@ class IncidentClassifierService final : public EventService, public KeyedState {
     consume(topics::kActions);
   }
 
-  void on_tick(TimeMs now) override { publish(classifier_->on_tick(now)); }
+  void on_tick(TimeMs now) override {
+    publish(classifier_->on_tick(now));
+    for (const auto& n : classifier_->take_notices()) log::info(kName, "{}", n);
+  }
 
   // Every event is keyed by its monitored service, and so is the classifier's state.
   nlohmann::json save_key(const std::string& key) const override { return classifier_->save_service(key); }

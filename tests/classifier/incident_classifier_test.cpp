@@ -563,6 +563,28 @@ TEST_F(ClassifierTest, ResolvesOnlyAfterTheHoldTime) {
   EXPECT_EQ(latest_.size(), 2u);
 }
 
+// Quiet for the hold but a signal still out: the incident stays open and says why, once per
+// blocking signal (an SRE asks why a verified incident is still mitigating); then it resolves.
+TEST_F(ClassifierTest, QuietIncidentStillOutSaysWhichSignalHoldsItOnce) {
+  warm_up({"orders"}, T0);
+  anomaly("a1", T0 + 10 * S, "orders", "error_ratio", 0.3, 0.01);
+  tick(T0 + 15 * S);
+  EXPECT_TRUE(c_.take_notices().empty());
+  window(T0 + 20 * S, "orders", {{"error_ratio", 0.2}});
+  tick(T0 + 70 * S);
+  tick(T0 + 80 * S);
+  EXPECT_EQ(only_incident().status, IncidentStatus::Open);
+  auto notices = c_.take_notices();
+  ASSERT_EQ(notices.size(), 1u) << "said once, not on every tick";
+  EXPECT_NE(notices[0].find(only_incident().id + " stays open: no anomaly for 60s but error_ratio on orders is 0.2"),
+            std::string::npos)
+      << notices[0];
+  window(T0 + 90 * S, "orders", {{"error_ratio", 0.012}});
+  tick(T0 + 91 * S);
+  EXPECT_EQ(only_incident().status, IncidentStatus::Resolved);
+  EXPECT_TRUE(c_.take_notices().empty());
+}
+
 TEST_F(ClassifierTest, OpenIncidentKeepsItsServiceAcrossAGapLongerThanTheCorrelationWindow) {
   // Seen over Kafka: a 10 s broker outage at 60x is 10 simulated minutes without anomalies; the
   // next anomaly of the leaking service came more than correlation_window (5 min) after the open
