@@ -186,9 +186,9 @@ double IncidentClassifier::degradation(const std::string& service, std::string& 
   // CPU moves before latency: over Kafka a caller's latency alert can be handled before any
   // anomaly of a saturated callee, whose windows already show it (seen in the microservice loop:
   // a CPU spike on search blamed on frontend as a bad state).
-  if (cpu_saturated(service)) {
-    const double ratio = latest_of(service, "", "cpu_utilization_max") / std::max(baseline_of(service, "cpu_utilization_max"), 0.05);
-    if (ratio > worst) { worst = ratio; sign = "cpu_utilization_max is at its limit"; }
+  if (const double ratio = cpu_saturation(service); ratio > worst) {
+    worst = ratio;
+    sign = "cpu_utilization_max is at its limit";
   }
   const double pods = latest_of(service, "", "pods"), ready = latest_of(service, "", "pods_ready");
   if (!std::isnan(pods) && !std::isnan(ready) && pods > 0 && ready < pods * 0.5 && worst < 5) {
@@ -198,9 +198,10 @@ double IncidentClassifier::degradation(const std::string& service, std::string& 
   return worst;
 }
 
-bool IncidentClassifier::cpu_saturated(const std::string& service) const {
+double IncidentClassifier::cpu_saturation(const std::string& service) const {
   const double v = latest_of(service, "", "cpu_utilization_max"), base = baseline_of(service, "cpu_utilization_max");
-  return !std::isnan(v) && !std::isnan(base) && v >= kCpuSaturated && v >= 2 * base;
+  if (std::isnan(v) || std::isnan(base) || v < kCpuSaturated || v < 2 * base) return 0;
+  return v / std::max(base, 0.05);
 }
 
 bool IncidentClassifier::callees_caught_up(const Tracked& t) const {
@@ -632,7 +633,7 @@ void IncidentClassifier::classify(Tracked& t, TimeMs now) {
     if (up("db_query_p95_s", 0.05)) p.database = true;
     if (up("error_ratio", 0.05)) p.errors = true;
     if (up("latency_p95_s", 0.2)) p.latency = true;
-    if (cpu_saturated(root)) p.cpu = true;
+    if (cpu_saturation(root) > 0) p.cpu = true;
   }
 
   auto hint = [&](const char* type) { return 2.0 * (p.hints.count(type) ? p.hints[type] : 0); };
@@ -841,7 +842,7 @@ void IncidentClassifier::describe(Tracked& t) {
   inc.summary = summary + ".";
 }
 
-std::string IncidentClassifier::still_out(const Tracked& t) const {
+IncidentClassifier::StillOut IncidentClassifier::still_out(const Tracked& t) const {
   for (const auto& [k, o] : t.observations) {
     if (o.signal.rfind("log", 0) == 0 && o.signal.find(':') != std::string::npos) continue;  // detector log kinds
     double v = latest_of(o.service, "", o.signal);
@@ -854,8 +855,7 @@ std::string IncidentClassifier::still_out(const Tracked& t) const {
     const double excursion = o.peak - base;
     const double still = excursion >= 0 ? v - base : base - v;  // how far it still is out, that way
     if (still <= opt_.back_fraction * std::fabs(excursion) || still <= 0.1 * std::fabs(base)) continue;
-    return o.signal + " on " + o.service + " is " + fmt(v) + " (baseline " + fmt(base) + ", peak " +
-           fmt(o.peak) + ")";
+    return {k, o.signal + " on " + o.service + " is " + fmt(v) + " (baseline " + fmt(base) + ", peak " + fmt(o.peak) + ")"};
   }
   return {};
 }
@@ -962,8 +962,8 @@ std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
       t.dirty = true;
     }
     if (t.published && t.incident.status != IncidentStatus::Resolved && now_ - t.last_signal_ts >= opt_.resolve_hold_ms) {
-      const std::string out = still_out(t);
-      if (out.empty()) {
+      StillOut out = still_out(t);
+      if (out.key.empty()) {
         t.incident.status = IncidentStatus::Resolved;
         t.incident.resolved_at = now_;
         t.holding_on.clear();
@@ -972,11 +972,10 @@ std::vector<Incident> IncidentClassifier::on_tick(TimeMs now) {
       } else {
         // Quiet long enough but not back: say once per blocking signal why it stays open (an SRE
         // asks why an incident the remediator verified is still mitigating).
-        std::string signal = out.substr(0, out.find(" is "));
-        if (signal != t.holding_on)
+        if (out.key != t.holding_on)
           notices_.push_back(id + " stays " + std::string(to_string(t.incident.status)) + ": no anomaly for " +
-                             std::to_string((now_ - t.last_signal_ts) / 1000) + "s but " + out);
-        t.holding_on = std::move(signal);
+                             std::to_string((now_ - t.last_signal_ts) / 1000) + "s but " + out.text);
+        t.holding_on = std::move(out.key);
       }
     }
   }

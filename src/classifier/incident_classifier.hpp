@@ -119,7 +119,7 @@ class IncidentClassifier {
     bool dirty = false;
     bool stale = false;         // figures changed without a snapshot (refreshed at most every 30 s)
     std::string root_reason;    // why the root-cause service was chosen, for the summary
-    std::string holding_on;     // "<signal> on <service>" that kept it from resolving (said once)
+    std::string holding_on;     // observation key of the signal that kept it from resolving (said once)
     std::map<std::string, Observation> observations;  // key: service \x1f signal
     std::map<std::string, std::map<std::uint64_t, TemplateSeen>> templates;  // per service
   };
@@ -140,13 +140,19 @@ class IncidentClassifier {
   void open_incident(const Anomaly& a);
   void classify(Tracked& t, TimeMs now);
   void describe(Tracked& t);
-  // The first signal that moved and is not back near its baseline, with its figures; empty when all are.
-  std::string still_out(const Tracked& t) const;
+  // The first signal that moved and is not back near its baseline: its observation key and what it
+  // reads now ("<signal> on <service> is V (baseline B, peak P)"); an empty key when all are back.
+  struct StillOut {
+    std::string key;
+    std::string text;
+  };
+  StillOut still_out(const Tracked& t) const;
   double baseline_of(const std::string& service, const std::string& feature) const;
   double latest_of(const std::string& service, const std::string& pod, const std::string& feature) const;
   bool service_in_active_incident(const std::string& service) const;
   double degradation(const std::string& service, std::string& sign) const;
-  bool cpu_saturated(const std::string& service) const;  // its service-wide window, now
+  // Its busiest pod's CPU over its baseline when at its limit (service-wide window, now); 0 when not.
+  double cpu_saturation(const std::string& service) const;
   bool callees_caught_up(const Tracked& t) const;
   bool awaiting_logs(const Tracked& t) const;
   void note(Tracked& t, TimeMs ts, std::string text);
