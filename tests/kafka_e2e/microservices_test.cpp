@@ -361,7 +361,7 @@ TEST(Microservices, DemoLoopDetectsAndRepairsEveryFaultWithEveryServiceInItsOwnP
 // Later the same day a CI-like clean-clone run failed once (passed on the retry): search's CPU
 // spike was typed a bad state of frontend, frontend's latency alert having been handled before any
 // of search's (a callee at its CPU limit is now the culprit, src/classifier/README.md). After that
-// fix 14 of 15 runs passed (27-35 s); the failure again ended with the spike's incident mitigating:
+// fix 15 of 16 runs passed (27-35 s); the failure again ended with the spike's incident mitigating:
 // scaled once, verified healthy at 00:22:50, last anomaly of search at 00:26:20, the classifier at
 // 00:29:30 or later, not resolved (which signal held it back was not found; the classifier now logs
 // "<id> stays mitigating: ... but <signal> on <service> is ...", printed with the logs on a
